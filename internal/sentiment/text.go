@@ -1,0 +1,258 @@
+package sentiment
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// This file reproduces the Python string semantics the reference relies on:
+// str.split() and str.strip() on Unicode whitespace, str.strip of
+// string.punctuation, str.lower() and str.isupper().
+
+// token is one whitespace-separated word of the text, with the facts the
+// rules ask about it.
+type token struct {
+	raw   string // as written, stripped of surrounding punctuation
+	lower string // raw lower-cased as Python lower-cases
+	info  wordInfo
+	upper bool // Python's raw.isupper()
+	neg   bool // a negation word, or contains "n't"
+}
+
+// scratch holds the per-call buffers of [Analyzer.Score].
+type scratch struct {
+	toks []token
+	vals []float64
+	key  []byte
+}
+
+// replaceEmoji replaces each emoji by its description, putting a space
+// before it unless one precedes it, as the reference does. It returns text
+// itself when there is nothing to replace.
+func (a *Analyzer) replaceEmoji(text string) string {
+	first := -1
+	for i, r := range text {
+		if r < 0xa9 { // the lowest code point in the emoji lexicon
+			continue
+		}
+		if _, ok := a.emoji[r]; ok {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return text
+	}
+	var b strings.Builder
+	b.Grow(len(text) + 32)
+	b.WriteString(text[:first])
+	prevSpace := first == 0 || text[first-1] == ' '
+	for _, r := range text[first:] {
+		if desc, ok := a.emoji[r]; ok {
+			if !prevSpace {
+				b.WriteByte(' ')
+			}
+			b.WriteString(desc)
+			prevSpace = false
+			continue
+		}
+		b.WriteRune(r)
+		prevSpace = r == ' '
+	}
+	return b.String()
+}
+
+// tokenize splits text into s.toks as the reference's SentiText does.
+func (a *Analyzer) tokenize(s *scratch, text string) {
+	s.toks = s.toks[:0]
+	ascii := isASCII(text)
+	lowered := text
+	if ascii {
+		lowered = asciiLower(text)
+	}
+	for i := 0; i < len(text); {
+		// Skip whitespace.
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				i++
+				continue
+			}
+		} else if r, n := utf8.DecodeRuneInString(text[i:]); isSpace(r) {
+			i += n
+			continue
+		}
+		// Find the end of the word.
+		j := i
+		for j < len(text) {
+			c := text[j]
+			if c < utf8.RuneSelf {
+				if asciiSpace[c] {
+					break
+				}
+				j++
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(text[j:])
+			if isSpace(r) {
+				break
+			}
+			j += n
+		}
+		start, end := stripPunct(text, i, j)
+		var t token
+		t.raw = text[start:end]
+		if ascii {
+			t.lower = lowered[start:end]
+		} else {
+			t.lower = pyLower(t.raw)
+		}
+		t.upper = isUpper(t.raw)
+		t.info = a.vocab[t.lower]
+		t.neg = t.info.flags&isNegation != 0 || strings.Contains(t.lower, "n't")
+		s.toks = append(s.toks, t)
+		i = j
+	}
+}
+
+// stripPunct returns the bounds of text[i:j] stripped of leading and
+// trailing ASCII punctuation, unless that leaves 2 characters or fewer (an
+// emoticon such as ":)" or ":D"), in which case it returns i and j.
+func stripPunct(text string, i, j int) (int, int) {
+	start, end := i, j
+	for start < end && asciiPunct[text[start]] {
+		start++
+	}
+	for end > start && asciiPunct[text[end-1]] {
+		end--
+	}
+	if start == i && end == j {
+		return i, j
+	}
+	if n := end - start; n <= 2 || (n <= 8 && utf8.RuneCountInString(text[start:end]) <= 2) {
+		return i, j
+	}
+	return start, end
+}
+
+// asciiPunct reports whether a byte is in Python's string.punctuation.
+var asciiPunct = func() (t [256]bool) {
+	for _, c := range []byte("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") {
+		t[c] = true
+	}
+	return t
+}()
+
+// asciiSpace reports whether an ASCII byte is whitespace to Python.
+var asciiSpace = func() (t [utf8.RuneSelf]bool) {
+	for _, c := range []byte("\t\n\v\f\r\x1c\x1d\x1e\x1f ") {
+		t[c] = true
+	}
+	return t
+}()
+
+// isSpace reports whether r is whitespace to Python's str.isspace.
+func isSpace(r rune) bool {
+	if r < utf8.RuneSelf {
+		return asciiSpace[r]
+	}
+	switch r {
+	case 0x85, 0xa0, 0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000:
+		return true
+	}
+	return r >= 0x2000 && r <= 0x200a
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower lower-cases an ASCII string, returning s itself when it has no
+// upper-case letter.
+func asciiLower(s string) string {
+	i := 0
+	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// pyLower lower-cases s as Python's str.lower does, as far as it can matter
+// here: U+0130 becomes "i̇" (two code points) rather than Go's "i". Python's
+// final-sigma rule is not reproduced; it changes only Greek words, which
+// never match a word list. Invalid UTF-8 is kept as is.
+func pyLower(s string) string {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			break
+		}
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	b.WriteString(s[:i])
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteByte(s[i])
+		case r == 0x130:
+			b.WriteString("i\u0307")
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// isUpper reports what Python's s.isupper() does: whether s has an
+// upper-case character and no lower-case or title-case one.
+func isUpper(s string) bool {
+	cased := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return isUpperUnicode(s[i:], cased)
+		}
+		if 'a' <= c && c <= 'z' {
+			return false
+		}
+		if 'A' <= c && c <= 'Z' {
+			cased = true
+		}
+	}
+	return cased
+}
+
+func isUpperUnicode(s string, cased bool) bool {
+	for _, r := range s {
+		if unicode.IsLower(r) || unicode.IsTitle(r) || unicode.Is(unicode.Other_Lowercase, r) {
+			return false
+		}
+		if unicode.IsUpper(r) || unicode.Is(unicode.Other_Uppercase, r) {
+			cased = true
+		}
+	}
+	return cased
+}
