@@ -102,10 +102,15 @@ func (d *Decoder) Decode(r *http.Request) ([]Item, error) {
 		rec  Record
 		derr *Error
 	)
-	switch msg.ReadEncoding() {
+	switch enc := msg.ReadEncoding(); enc {
 	case binding.EncodingBatch:
 		return d.batch(body)
 	case binding.EncodingBinary, binding.EncodingStructured:
+		if enc == binding.EncodingStructured {
+			if derr := guardStructured(body); derr != nil {
+				return nil, derr
+			}
+		}
 		e, err := binding.ToEvent(r.Context(), msg)
 		if err != nil {
 			return nil, invalidEvent(err)
@@ -168,12 +173,39 @@ func (d *Decoder) batch(body []byte) ([]Item, error) {
 
 // unmarshalEvent decodes one structured-mode event with the SDK's JSON format.
 func unmarshalEvent(raw []byte) (*ce.Event, *Error) {
+	if derr := guardStructured(raw); derr != nil {
+		return nil, derr
+	}
 	var e ce.Event
 	if err := format.JSON.Unmarshal(raw, &e); err != nil {
 		return nil, invalidEvent(err)
 	}
 	return &e, nil
 }
+
+// guardStructured refuses the structured events that make the SDK's JSON decoder panic
+// (sdk-go v2.16.2, event.consumeDataAsBytes: slice bounds out of range) instead of failing:
+// base64 data that is not a JSON string, such as {"data_base64":1,"specversion":"1.0"} or,
+// in spec 0.3, {"data":1,"datacontentencoding":"base64","specversion":"0.3"}. Bodies that are
+// not a JSON object are left for the SDK to refuse.
+func guardStructured(raw []byte) *Error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	if b, ok := m["data_base64"]; ok && !isString(b) {
+		return badRequest("data_base64", "invalid CloudEvent")
+	}
+	if _, ok := m["datacontentencoding"]; ok {
+		if b, ok := m["data"]; ok && !isString(b) {
+			return badRequest("data", "invalid CloudEvent")
+		}
+	}
+	return nil
+}
+
+// isString reports whether raw, a valid JSON value, is a string.
+func isString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }
 
 // invalidEvent turns an SDK decoding or validation error into a 400 naming the first
 // offending attribute, if the SDK says which.
