@@ -197,7 +197,7 @@ func (a *Analyzer) phrase(s *scratch, m map[string]float64, from, to int) (float
 		if k > from {
 			s.key = append(s.key, ' ')
 		}
-		s.key = append(s.key, s.toks[k].lower...)
+		s.key = append(s.key, s.lower[s.toks[k].lo:s.toks[k].hi]...)
 	}
 	x, ok := m[string(s.key)]
 	return x, ok

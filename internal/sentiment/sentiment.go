@@ -249,16 +249,8 @@ func scoreValences(vals []float64, text string) Scores {
 // punctuationEmphasis returns the emphasis that up to 4 exclamation marks and
 // 2 or more question marks add.
 func punctuationEmphasis(text string) float64 {
-	var ep, qm int
-	for i := 0; i < len(text); i++ {
-		switch text[i] {
-		case '!':
-			ep++
-		case '?':
-			qm++
-		}
-	}
-	ep = min(ep, 4)
+	ep := min(strings.Count(text, "!"), 4)
+	qm := strings.Count(text, "?")
 	amp := float64(float64(ep) * 0.292)
 	switch {
 	case qm > 3:

@@ -1,6 +1,7 @@
 package sentiment
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,18 +14,19 @@ import (
 // token is one whitespace-separated word of the text, with the facts the
 // rules ask about it.
 type token struct {
-	raw   string // as written, stripped of surrounding punctuation
-	lower string // raw lower-cased as Python lower-cases
-	info  wordInfo
-	upper bool // Python's raw.isupper()
-	neg   bool // a negation word, or contains "n't"
+	lo, hi int // the lower-cased word is scratch.lower[lo:hi]
+	info   wordInfo
+	upper  bool // Python's word.isupper()
+	neg    bool // a negation word, or contains "n't"
 }
 
-// scratch holds the per-call buffers of [Analyzer.Score].
+// scratch holds the per-call buffers of [Analyzer.Score], reused through a
+// sync.Pool so that scoring allocates nothing for plain text.
 type scratch struct {
-	toks []token
-	vals []float64
-	key  []byte
+	toks  []token
+	vals  []float64
+	lower []byte // the lower-cased words, back to back
+	key   []byte // an n-gram being looked up
 }
 
 // replaceEmoji replaces each emoji by its description, putting a space
@@ -32,14 +34,19 @@ type scratch struct {
 // itself when there is nothing to replace.
 func (a *Analyzer) replaceEmoji(text string) string {
 	first := -1
-	for i, r := range text {
-		if r < 0xa9 { // the lowest code point in the emoji lexicon
+	for i := 0; i < len(text); i++ {
+		// The lowest code point in the emoji lexicon, U+00A9, starts with
+		// 0xc2; smaller bytes are ASCII, continuation bytes or code points
+		// below it.
+		if text[i] < 0xc2 {
 			continue
 		}
+		r, n := utf8.DecodeRuneInString(text[i:])
 		if _, ok := a.emoji[r]; ok {
 			first = i
 			break
 		}
+		i += n - 1
 	}
 	if first < 0 {
 		return text
@@ -48,17 +55,19 @@ func (a *Analyzer) replaceEmoji(text string) string {
 	b.Grow(len(text) + 32)
 	b.WriteString(text[:first])
 	prevSpace := first == 0 || text[first-1] == ' '
-	for _, r := range text[first:] {
+	for i := first; i < len(text); {
+		r, n := utf8.DecodeRuneInString(text[i:])
 		if desc, ok := a.emoji[r]; ok {
 			if !prevSpace {
 				b.WriteByte(' ')
 			}
 			b.WriteString(desc)
 			prevSpace = false
-			continue
+		} else {
+			b.WriteString(text[i : i+n]) // keeps invalid UTF-8 as is
+			prevSpace = r == ' '
 		}
-		b.WriteRune(r)
-		prevSpace = r == ' '
+		i += n
 	}
 	return b.String()
 }
@@ -66,15 +75,10 @@ func (a *Analyzer) replaceEmoji(text string) string {
 // tokenize splits text into s.toks as the reference's SentiText does.
 func (a *Analyzer) tokenize(s *scratch, text string) {
 	s.toks = s.toks[:0]
-	ascii := isASCII(text)
-	lowered := text
-	if ascii {
-		lowered = asciiLower(text)
-	}
+	s.lower = s.lower[:0]
 	for i := 0; i < len(text); {
 		// Skip whitespace.
-		c := text[i]
-		if c < utf8.RuneSelf {
+		if c := text[i]; c < utf8.RuneSelf {
 			if asciiSpace[c] {
 				i++
 				continue
@@ -84,7 +88,7 @@ func (a *Analyzer) tokenize(s *scratch, text string) {
 			continue
 		}
 		// Find the end of the word.
-		j := i
+		j := i + 1
 		for j < len(text) {
 			c := text[j]
 			if c < utf8.RuneSelf {
@@ -101,19 +105,42 @@ func (a *Analyzer) tokenize(s *scratch, text string) {
 			j += n
 		}
 		start, end := stripPunct(text, i, j)
-		var t token
-		t.raw = text[start:end]
-		if ascii {
-			t.lower = lowered[start:end]
-		} else {
-			t.lower = pyLower(t.raw)
-		}
-		t.upper = isUpper(t.raw)
-		t.info = a.vocab[t.lower]
-		t.neg = t.info.flags&isNegation != 0 || strings.Contains(t.lower, "n't")
-		s.toks = append(s.toks, t)
 		i = j
+
+		t := token{lo: len(s.lower)}
+		var apostrophe bool
+		s.lower, t.upper, apostrophe = appendLower(s.lower, text[start:end])
+		t.hi = len(s.lower)
+		low := s.lower[t.lo:t.hi]
+		t.info = a.vocab[string(low)]
+		t.neg = t.info.flags&isNegation != 0 || (apostrophe && bytes.Contains(low, nt))
+		s.toks = append(s.toks, t)
 	}
+}
+
+var nt = []byte("n't")
+
+// appendLower appends word lower-cased to dst and reports whether word is
+// upper case (Python's isupper) and whether it has an apostrophe.
+func appendLower(dst []byte, word string) (out []byte, upper, apostrophe bool) {
+	var hasUpper, hasLower bool
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			dst = appendPyLower(dst, word[i:])
+			return dst, !hasLower && isUpperUnicode(word[i:], hasUpper), apostrophe || strings.Contains(word[i:], "'")
+		case 'A' <= c && c <= 'Z':
+			hasUpper = true
+			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z':
+			hasLower = true
+		case c == '\'':
+			apostrophe = true
+		}
+		dst = append(dst, c)
+	}
+	return dst, hasUpper && !hasLower, apostrophe
 }
 
 // stripPunct returns the bounds of text[i:j] stripped of leading and
@@ -164,66 +191,24 @@ func isSpace(r rune) bool {
 	return r >= 0x2000 && r <= 0x200a
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// asciiLower lower-cases an ASCII string, returning s itself when it has no
-// upper-case letter.
-func asciiLower(s string) string {
-	i := 0
-	for i < len(s) && !('A' <= s[i] && s[i] <= 'Z') {
-		i++
-	}
-	if i == len(s) {
-		return s
-	}
-	b := []byte(s)
-	for ; i < len(b); i++ {
-		if 'A' <= b[i] && b[i] <= 'Z' {
-			b[i] += 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// pyLower lower-cases s as Python's str.lower does, as far as it can matter
-// here: U+0130 becomes "i̇" (two code points) rather than Go's "i". Python's
-// final-sigma rule is not reproduced; it changes only Greek words, which
-// never match a word list. Invalid UTF-8 is kept as is.
-func pyLower(s string) string {
-	i := 0
-	for i < len(s) {
-		c := s[i]
-		if c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
-			break
-		}
-		i++
-	}
-	if i == len(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 4)
-	b.WriteString(s[:i])
-	for i < len(s) {
+// appendPyLower appends s lower-cased as Python's str.lower does, as far as
+// it can matter here: U+0130 becomes "i̇" (two code points) rather than Go's
+// "i". Python's final-sigma rule is not reproduced; it changes only Greek
+// words, which never match a word list. Invalid UTF-8 is kept as is.
+func appendPyLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && n == 1:
-			b.WriteByte(s[i])
+			dst = append(dst, s[i])
 		case r == 0x130:
-			b.WriteString("i\u0307")
+			dst = append(dst, "i\u0307"...)
 		default:
-			b.WriteRune(unicode.ToLower(r))
+			dst = utf8.AppendRune(dst, unicode.ToLower(r))
 		}
 		i += n
 	}
-	return b.String()
+	return dst
 }
 
 // isUpper reports what Python's s.isupper() does: whether s has an
