@@ -228,19 +228,6 @@ func TestScoreConcurrent(t *testing.T) {
 	}
 }
 
-func TestScoreRange(t *testing.T) {
-	a := sentiment.New()
-	for _, s := range loadCorpus(t) {
-		got := a.Score(s)
-		if math.Abs(got.Compound) > 1 || got.Pos < 0 || got.Neu < 0 || got.Neg < 0 {
-			t.Errorf("Score(%q) = %+v, out of range", s, got)
-		}
-		if sum := got.Pos + got.Neu + got.Neg; sum != 0 && math.Abs(sum-1) > 0.0021 {
-			t.Errorf("Score(%q) = %+v, ratios sum to %v", s, got, sum)
-		}
-	}
-}
-
 func BenchmarkScore(b *testing.B) {
 	texts := loadCorpus(b)
 	a := sentiment.New()
@@ -269,4 +256,26 @@ func reportPerSentence(b *testing.B, n int) {
 	sentences := float64(n * b.N)
 	b.ReportMetric(sentences/b.Elapsed().Seconds(), "sentences/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/sentences, "ns/sentence")
+}
+
+// FuzzScore checks invariants that hold for any text: no panic, scores in
+// range, and ratios that sum to 1 (within rounding) unless all are 0.
+func FuzzScore(f *testing.F) {
+	for _, s := range loadCorpus(f) {
+		f.Add(s)
+	}
+	f.Add("\xff\xfe invalid UTF-8 \xc3")
+	a := sentiment.New()
+	f.Fuzz(func(t *testing.T, s string) {
+		got := a.Score(s)
+		if math.IsNaN(got.Compound) || math.Abs(got.Compound) > 1 {
+			t.Errorf("Score(%q).Compound = %v, want within [-1, 1]", s, got.Compound)
+		}
+		if got.Pos < 0 || got.Neu < 0 || got.Neg < 0 {
+			t.Errorf("Score(%q) = %+v, want non-negative ratios", s, got)
+		}
+		if sum := got.Pos + got.Neu + got.Neg; sum != 0 && math.Abs(sum-1) > 0.0021 {
+			t.Errorf("Score(%q) = %+v, ratios sum to %v", s, got, sum)
+		}
+	})
 }
