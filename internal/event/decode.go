@@ -237,17 +237,15 @@ func (d *Decoder) fromEvent(e *ce.Event) (Record, *Error) {
 	if derr != nil {
 		return Record{}, derr
 	}
+	id, source := e.ID(), e.Source() // Source formats a URL on each call
 	rec := Record{
-		Sentence:  p.sentence,
-		CreatedAt: d.createdAt(p, e.Time()),
-		Provenance: Provenance{
-			EventID:     e.ID(),
-			EventSource: e.Source(),
-		},
+		Sentence:   p.sentence,
+		CreatedAt:  d.createdAt(p, e.Time()),
+		Provenance: Provenance{EventID: id, EventSource: source},
 	}
 	partition, offset, hasOffset := kafkaExtensions(e)
 	if e.Type() == kafkaEventType {
-		topic, idPartition, idOffset, derr := parseWrapped(e.Source(), e.ID())
+		topic, idPartition, idOffset, derr := parseWrapped(source, id)
 		if derr != nil {
 			return Record{}, derr
 		}
@@ -257,7 +255,7 @@ func (d *Decoder) fromEvent(e *ce.Event) (Record, *Error) {
 			partition, offset, hasOffset = idPartition, idOffset, true
 		}
 	} else {
-		rec.Key, derr = cloudEventKey(e.Source(), e.ID())
+		rec.Key, derr = cloudEventKey(source, id)
 		if derr != nil {
 			return Record{}, derr
 		}

@@ -57,6 +57,15 @@
 //     ("2025-04-14T08:00:00.123456Z") and sentence is the decoded text as sent (not trimmed).
 //     A bare POST without created_at takes the receipt time, so its retries are not deduplicated.
 //
+// # Provenance
+//
+// [Record].Provenance carries the CloudEvent id and source when there was an event, and the
+// Kafka position when known: partition and offset from KafkaSource's knativekafkapartition and
+// knativekafkaoffset extensions (on wrapped and forwarded events alike; for a wrapped event
+// without them, from its id), or from kafka-connector's headers. The topic is known only for
+// a wrapped event (from source) and for kafka-connector (X-Topic): a forwarded producer event
+// does not name it. Unreadable extensions leave the position unknown rather than failing.
+//
 // # Errors
 //
 // Every rejection is an [*Error] whose Status is the answer to give (see ARCHITECTURE.md,
@@ -65,7 +74,8 @@
 //	400  body unreadable; data or body not JSON; invalid CloudEvent (fails Validate, or the
 //	     SDK cannot read it); a KafkaSource-wrapped event whose id or source is not in
 //	     KafkaSource's form; bad X-Kafka-* headers; id or source not usable as a key;
-//	     sentence with invalid UTF-8, an unpaired surrogate escape or a NUL character;
+//	     sentence with invalid UTF-8, an unpaired surrogate escape or a NUL character
+//	     (PostgreSQL text cannot hold NUL, so it would otherwise fail as a 500 forever);
 //	     an empty batch, or a batch body that is not a JSON array
 //	413  body over the http.MaxBytesReader limit; sentence over Config.MaxSentenceChars runes
 //	415  Content-Type or datacontenttype that is not JSON-compatible (application/xml,

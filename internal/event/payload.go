@@ -57,7 +57,8 @@ func (d *Decoder) payload(m map[string]json.RawMessage) (payload, *Error) {
 	case !validJSONString(raw):
 		return p, badRequest("sentence", "sentence is not valid UTF-8")
 	}
-	if err := json.Unmarshal(raw, &p.sentence); err != nil {
+	var ok bool
+	if p.sentence, ok = jsonString(raw); !ok {
 		return p, badRequest("sentence", "sentence is not valid JSON")
 	}
 	if strings.IndexByte(p.sentence, 0) >= 0 {
@@ -74,8 +75,8 @@ func (d *Decoder) payload(m map[string]json.RawMessage) (payload, *Error) {
 	if raw == nil || isNull(raw) {
 		return p, nil
 	}
-	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		return p, unprocessable("created_at", "created_at is not a string")
 	}
 	t, ok := parseTime(s)
@@ -84,6 +85,19 @@ func (d *Decoder) payload(m map[string]json.RawMessage) (payload, *Error) {
 	}
 	p.createdAt, p.hasCreatedAt = t, true
 	return p, nil
+}
+
+// jsonString decodes raw, a JSON value from a valid document, if it is a string. A string
+// without escapes is its bytes between the quotes.
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(raw, []byte("null")) }
