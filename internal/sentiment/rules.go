@@ -6,7 +6,8 @@ package sentiment
 //   - A word's valence is scaled by 1.25 whenever the word right before it is
 //     "so" or "this" and the word three before it is not in the lexicon: the
 //     reference's condition reads `a and b or c`, which Python groups as
-//     `(a and b) or c`.
+//     `(a and b) or c`. That branch also skips the negation check of the
+//     word three back: "Hadn't been this happy" is positive.
 //   - Boosters, "least" and the negation words are recognised in any case,
 //     since the reference lower-cases the preceding words.
 //   - Single-word special cases ("badass") never apply; only multi-word ones
@@ -15,6 +16,9 @@ package sentiment
 //     in the list (Python's list.index), not necessarily the value itself.
 //   - An ALL-CAPS lexicon word with a valence of exactly 0 is pushed down,
 //     not up.
+//   - Emoji are replaced by their descriptions one code point at a time, so
+//     multi-code-point emoji never match, "❤️" leaves U+FE0F glued to
+//     "heart", and "🔛" ("ON! arrow") adds an exclamation mark.
 
 const (
 	capsIncr   = 0.733 // C_INCR: emphasis of an ALL-CAPS word among others

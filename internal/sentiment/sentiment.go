@@ -131,28 +131,15 @@ func New() *Analyzer {
 	}
 	a.pool.New = func() any { return new(scratch) }
 
-	lexicon := make(map[string]float64, len(g.Lexicon)+len(missingLexicon))
-	for w, v := range g.Lexicon {
-		lexicon[w] = v
-	}
-	for w, v := range missingLexicon {
-		lexicon[w] = v
-	}
-	special := make(map[string]float64, len(g.Constants.SpecialCaseIdioms)+len(missingSpecial))
-	for p, v := range g.Constants.SpecialCaseIdioms {
-		special[p] = v
-	}
-	for p, v := range missingSpecial {
-		special[p] = v
-	}
-
 	update := func(w string, f func(*wordInfo)) {
 		info := a.vocab[w]
 		f(&info)
 		a.vocab[w] = info
 	}
-	for w, v := range lexicon {
-		update(w, func(i *wordInfo) { i.valence, i.flags = v, i.flags|inLexicon })
+	for _, lexicon := range []map[string]float64{g.Lexicon, missingLexicon} {
+		for w, v := range lexicon {
+			update(w, func(i *wordInfo) { i.valence, i.flags = v, i.flags|inLexicon })
+		}
 	}
 	for w, v := range g.Constants.BoosterDict {
 		update(w, func(i *wordInfo) { i.boost, i.flags = v, i.flags|isBooster })
@@ -163,24 +150,23 @@ func New() *Analyzer {
 	for w, id := range ruleWords {
 		update(w, func(i *wordInfo) { i.id = id })
 	}
-	addPhrase := func(m map[string]float64, p string, v float64) {
-		if !strings.Contains(p, " ") {
-			return
+	// Only multi-word entries count: the reference looks phrases up as
+	// n-grams of two or more words, so a single-word special case such as
+	// "badass" never applies, and single-word boosters are handled per word.
+	addPhrases := func(dst, src map[string]float64) {
+		for p, v := range src {
+			if !strings.Contains(p, " ") {
+				continue
+			}
+			dst[p] = v
+			for w := range strings.SplitSeq(p, " ") {
+				update(w, func(i *wordInfo) { i.flags |= inPhrase })
+			}
 		}
-		m[p] = v
-		for w := range strings.SplitSeq(p, " ") {
-			update(w, func(i *wordInfo) { i.flags |= inPhrase })
-		}
 	}
-	for p, v := range special {
-		addPhrase(a.special, p, v)
-	}
-	for p, v := range g.Constants.BoosterDict {
-		addPhrase(a.booster, p, v)
-	}
-	// The reference applies single-word special cases such as "badass" only
-	// when the word forms an n-gram on its own, which cannot happen: an
-	// n-gram has at least two words. They are dropped above for that reason.
+	addPhrases(a.special, g.Constants.SpecialCaseIdioms)
+	addPhrases(a.special, missingSpecial)
+	addPhrases(a.booster, g.Constants.BoosterDict)
 
 	for e, desc := range g.EmojiDict {
 		r := []rune(e)
