@@ -177,7 +177,26 @@ port_busy() {
 # mismatch (or a missing checksum) unless MVN_CHECKSUMS=-c asks only for warnings.
 mvn_cached() {
 	command -v mvn >/dev/null || apt_install maven
-	mvn -B "${MVN_CHECKSUMS:--C}" --no-transfer-progress -Dmaven.repo.local="$SENTISTREAM_CACHE/m2" "$@"
+	mkdir -p "$SENTISTREAM_CACHE/m2"
+	with_progress "$SENTISTREAM_CACHE/m2" mvn -B -Dstyle.color=never "${MVN_CHECKSUMS:--C}" --no-transfer-progress \
+		-Dmaven.repo.local="$SENTISTREAM_CACHE/m2" "$@"
+}
+
+# with_progress DIR CMD...: runs CMD, printing every 5s how long it has run and how big DIR is.
+with_progress() {
+	local dir=$1 pid start rc=0
+	shift
+	start=$(date +%s)
+	"$@" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		if (($(date +%s) - start > 0 && ($(date +%s) - start) % 5 == 0)) && kill -0 "$pid" 2>/dev/null; then
+			log "  ... $(($(date +%s) - start))s, $(du -sm "$dir" 2>/dev/null | cut -f1) MB downloaded so far"
+		fi
+	done
+	wait "$pid" || rc=$?
+	return "$rc"
 }
 
 # go_tool NAME: builds cmd/NAME once into the cache folder and prints its path.
