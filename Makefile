@@ -16,6 +16,8 @@ TEST_ENV := SENTISTREAM_TEST_KAFKA_BROKERS=$(KAFKA_BROKERS) \
 # Set SKIP_STACK=1 when KAFKA_BROKERS etc. point at servers you run yourself.
 SKIP_STACK ?=
 GO_TEST_FLAGS ?= -race -shuffle=on -timeout 30m
+# Tests that stop shared services (they call testenv.Faults) match this pattern.
+FAULT_TESTS ?= Outage|Fault
 
 .PHONY: help up down clean run test unit fmt-check vet lint fuzz bench vuln
 
@@ -47,6 +49,8 @@ test: ## start the stack if needed, then gofmt check, vet, and every test with -
 	@if [ -z "$(SKIP_STACK)" ]; then infra/local/up.sh; fi
 	@$(MAKE) --no-print-directory fmt-check vet
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) ./...
+	@echo "fault phase: tests that stop and restart services, one package at a time"
+	$(TEST_ENV) SENTISTREAM_TEST_FAULTS=1 go test $(GO_TEST_FLAGS) -p 1 -run '$(FAULT_TESTS)' ./...
 
 lint: fmt-check vet ## gofmt, go vet, and golangci-lint when it is installed
 	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: ran gofmt and go vet only"; fi

@@ -45,3 +45,18 @@ func require(t testing.TB, name, example string) string {
 	t.Skip(msg)
 	return ""
 }
+
+// FaultsVar enables tests that stop and restart the shared local services (outage tests).
+// They would break every other test running at the same time, so `make test` runs them in a
+// phase of their own, one package at a time, with this variable set.
+const FaultsVar = "SENTISTREAM_TEST_FAULTS"
+
+// Faults skips t unless fault tests are enabled. It is not a silent skip: `make test` always
+// runs a serial phase with FaultsVar=1, and the message says how to run the test by hand.
+func Faults(t testing.TB) {
+	t.Helper()
+	if os.Getenv(FaultsVar) != "1" {
+		t.Skip("stops and restarts shared services, so it runs in the fault phase of `make test` " +
+			"(or by hand: " + FaultsVar + "=1 go test -p 1 -run " + t.Name() + ")")
+	}
+}
