@@ -5,9 +5,13 @@
 . "$LOCAL_DIR/kafka.sh"
 . "$LOCAL_DIR/postgres.sh"
 . "$LOCAL_DIR/elasticsearch.sh"
+. "$LOCAL_DIR/apps.sh"
 
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(elasticsearch postgres kafka)
+if [ ${#services[@]} -eq 0 ]; then
+	apps_stop
+	services=(elasticsearch postgres kafka)
+fi
 for s in "${services[@]}"; do
 	case $s in
 	kafka) kafka_stop ;;

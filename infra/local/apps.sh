@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# The system's own processes for `make run`: the three functions, the local KafkaSource runner and
+# the producer, built from this checkout and started with pid files beside the stack's.
+# Sourced by run.sh and down.sh after lib.sh.
+
+APPS_DIR=$STACK_DIR/apps
+SCORE_PORT=${SCORE_PORT:-8081}
+INDEX_PORT=${INDEX_PORT:-8082}
+DASHBOARD_PORT=${DASHBOARD_PORT:-8080}
+RUNNER_METRICS_PORT=${RUNNER_METRICS_PORT:-9464}
+PRODUCER_RATE=${PRODUCER_RATE:-20}
+# Stop order: the producer first, then delivery, then the functions.
+APPS=(producer runner dashboard index score)
+
+apps_build() {
+	log "building the binaries into $STACK_DIR/bin"
+	mkdir -p "$STACK_DIR/bin"
+	(cd "$REPO_DIR" && go build -o "$STACK_DIR/bin/" ./cmd/score ./cmd/index ./cmd/dashboard ./cmd/runner ./cmd/producer) ||
+		die "go build failed"
+}
+
+# app_start NAME HEALTH_URL CMD...: starts CMD in its own session, logging to $APPS_DIR/NAME.log,
+# and waits for HEALTH_URL (if any) to answer 200.
+app_start() {
+	local name=$1 health=$2 pidfile=$APPS_DIR/$1.pid logfile=$APPS_DIR/$1.log
+	shift 2
+	mkdir -p "$APPS_DIR"
+	if pid_alive "$pidfile"; then
+		log "$name: already running (pid $(cat "$pidfile"))"
+		return 0
+	fi
+	setsid "$@" >>"$logfile" 2>&1 </dev/null &
+	echo $! >"$pidfile"
+	if [ -n "$health" ]; then
+		wait_for "$name" 30 "$logfile" "$pidfile" "See $logfile." curl -fsS --max-time 1 "$health"
+	fi
+}
+
+apps_start() {
+	local bin=$STACK_DIR/bin
+	apps_build
+	export KAFKA_BROKERS DATABASE_URL ELASTICSEARCH_URL
+	PORT=$SCORE_PORT app_start score "http://127.0.0.1:$SCORE_PORT/readyz" "$bin/score"
+	PORT=$INDEX_PORT app_start index "http://127.0.0.1:$INDEX_PORT/readyz" "$bin/index"
+	PORT=$DASHBOARD_PORT app_start dashboard "http://127.0.0.1:$DASHBOARD_PORT/healthz" "$bin/dashboard"
+	app_start runner "" "$bin/runner" --brokers "$KAFKA_BROKERS" \
+		--sink "score=http://127.0.0.1:$SCORE_PORT" --sink "index=http://127.0.0.1:$INDEX_PORT" \
+		--metrics-addr "127.0.0.1:$RUNNER_METRICS_PORT" \
+		"$REPO_DIR/infra/knative/kafkasource-score.yaml" "$REPO_DIR/infra/knative/kafkasource-index.yaml"
+	app_start producer "" "$bin/producer" --brokers "$KAFKA_BROKERS" --rate "$PRODUCER_RATE" --duration 24h
+}
+
+apps_stop() {
+	local name
+	for name in "${APPS[@]}"; do
+		[ -f "$APPS_DIR/$name.pid" ] && stop_pid "$name" "$APPS_DIR/$name.pid" 15
+	done
+	return 0
+}
