@@ -1,0 +1,72 @@
+// Package esindex writes scored sentences to Elasticsearch and reads them back: the index
+// template, group-committed bulk writes read item by item, a sorted scan for reconcile, and the
+// index and alias operations reindex needs.
+//
+// # Index, template and alias
+//
+// An [Index] writes to one name, sentence_idx by default. That name may be a concrete index (what
+// the first write creates through the template) or an alias to one concrete index (what
+// `reindex --fresh` leaves: sentence_idx -> sentence_idx-<timestamp>); writes, counts and scans
+// work on either. [Index.EnsureTemplate] installs, before the first write, the index template
+// named after the index, whose patterns are the name itself and name-*; so an index the first
+// write auto-creates and a fresh index built by reindex get the same settings and mapping.
+// EnsureTemplate also adds the template's fields to the mapping of an index that already exists
+// (new fields only; a field whose type changed needs `reindex --fresh`). Settings and analyzers
+// of an existing index are never changed.
+//
+// Settings: one shard, refresh_interval 1s set explicitly (so a search-idle index still makes new
+// documents searchable within a second of the first search), and the analyzer sentistream_english:
+// standard tokenizer, lowercase, English stop words and the hunspell en_US stemmer. Hunspell is
+// used because it is part of the Elasticsearch core: the integ-test-zip distribution the local
+// stack runs has no analysis-common module, so no built-in english analyzer and no stemmer
+// filter. Every node needs the dictionary in config/hunspell/en_US (infra/local puts Debian's
+// there); a cluster without it refuses to create the index.
+//
+// # Document
+//
+// The document mirrors the PostgreSQL row of the same event, with the same field names as the
+// table's columns, so that a row joins its document by key and reconcile compares like with like:
+//
+//	key            keyword   the idempotency key; also the document _id
+//	sentence       text      standard analyzer; sentence.english uses sentistream_english
+//	created_at     date      RFC 3339 in UTC with microseconds (the _source keeps them; the
+//	                         date field itself has millisecond precision)
+//	sentiment      double    VADER compound, named as in the seed's table
+//	pos, neu, neg  double    VADER ratios
+//	label          keyword   positive, neutral or negative
+//	scored_at      date      when the sentence was scored
+//	topic          keyword   provenance, when known
+//	kafka_partition integer
+//	kafka_offset   long
+//	event_id       keyword
+//	event_source   keyword
+//
+// Dynamic mapping is strict: a document with a field the mapping lacks is refused
+// (strict_dynamic_mapping_exception) rather than having the field dropped silently, so a code and
+// mapping mismatch shows up as that event's 4xx and in the dead letters instead of as documents
+// that quietly miss data. EnsureTemplate adding new fields to the live index keeps a deploy that
+// adds a field from tripping over it.
+//
+// # Writes and errors
+//
+// [Index.Bulk] sends one _bulk request per batch with the action create and _id = key, and reads
+// the response item by item. An item's outcome is:
+//
+//   - 2xx, or 409 version_conflict_engine_exception (the document already exists: a redelivery):
+//     success, nil.
+//   - 429, 5xx, es_rejected_execution_exception, cluster_block_exception, 401, 403, 404 and 408:
+//     a transient [*Error] ([Transient] reports true), for that item only. The 4xx in this list
+//     are the cluster's or the deployment's trouble (a read-only index, a missing alias,
+//     credentials), not the event's, so they are retried rather than dead-lettered.
+//   - any other 4xx (document_parsing_exception, mapper_parsing_exception,
+//     strict_dynamic_mapping_exception, illegal_argument_exception, …): a permanent *Error
+//     carrying ES's error type, the field it names and its reason. The event can never be
+//     written as it is; the function answers 422.
+//
+// A failure of the whole request (no connection, a timeout of ctx, a non-2xx response) is a
+// transient *Error for every item. [Index.Put] is the same with the action index, which
+// overwrites: reindex and reconcile --fix use it, since PostgreSQL is the source of truth.
+//
+// Error texts ([Error.Error]) never include ES's reason, which can quote document content; the
+// reason, shortened to drop ES's preview of the field's value, is in [Error.Reason].
+package esindex

@@ -1,0 +1,286 @@
+package esindex
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/sentistream/sentistream/internal/event"
+	"github.com/sentistream/sentistream/internal/sentiment"
+)
+
+// DefaultName is the index (or alias) name the seed uses.
+const DefaultName = "sentence_idx"
+
+// Transport performs an HTTP request against Elasticsearch; *elasticsearch.Client is one, and so is
+// any elastictransport.Interface. The request's URL holds only the path and query.
+type Transport interface {
+	Perform(*http.Request) (*http.Response, error)
+}
+
+// ClientConfig says how to reach Elasticsearch.
+type ClientConfig struct {
+	// URL is the base URL of one node or of a load balancer, e.g. http://127.0.0.1:9200.
+	URL string
+	// Username and Password are for HTTP basic authentication; empty means none.
+	Username, Password string
+	// Transport is the HTTP transport; nil means a clone of http.DefaultTransport with enough
+	// idle connections for concurrent bulks.
+	Transport http.RoundTripper
+}
+
+// NewClient returns an Elasticsearch client for cfg. It does not retry: a failed request is
+// reported to the caller at once, which answers 503 and lets the delivery layer retry with its
+// backoff. It makes no request.
+func NewClient(cfg ClientConfig) (*elasticsearch.Client, error) {
+	rt := cfg.Transport
+	if rt == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 32
+		rt = t
+	}
+	return elasticsearch.NewClient(elasticsearch.Config{
+		Addresses:    []string{cfg.URL},
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		DisableRetry: true,
+		Transport:    rt,
+	})
+}
+
+// Index writes documents to and reads them from one index or alias. It is safe for concurrent use.
+type Index struct {
+	es   Transport
+	name string
+	tmpl *templateState
+}
+
+// templateState records whether the template is installed; it is shared by an Index and the
+// indexes [Index.Concrete] derives from it.
+type templateState struct {
+	base string // the configured name the template is named after
+	mu   sync.Mutex
+	done bool
+}
+
+// New returns an Index writing to name (a concrete index or an alias; "" means [DefaultName])
+// through es. It makes no request: the template is installed by the first write or by
+// [Index.EnsureTemplate].
+func New(es Transport, name string) *Index {
+	if name == "" {
+		name = DefaultName
+	}
+	return &Index{es: es, name: name, tmpl: &templateState{base: name}}
+}
+
+// Name returns the index or alias name x writes to.
+func (x *Index) Name() string { return x.name }
+
+// Concrete returns an Index that writes to the concrete index name, which must match x's template
+// (x.Name()+"-…", as [Index.CreateFresh] names them), and shares x's template.
+func (x *Index) Concrete(name string) *Index {
+	return &Index{es: x.es, name: name, tmpl: x.tmpl}
+}
+
+// Doc is one scored sentence, as indexed. Its fields are those of the PostgreSQL row of the same
+// event; the package doc lists the JSON names.
+type Doc struct {
+	Key        string
+	Sentence   string
+	CreatedAt  time.Time
+	Scores     sentiment.Scores
+	Label      string
+	ScoredAt   time.Time
+	Provenance event.Provenance
+}
+
+// NewDoc returns the document for rec scored as s at scoredAt. Times are cut to microseconds in
+// UTC, as PostgreSQL stores them, so that the document and the row agree.
+func NewDoc(rec event.Record, s sentiment.Scores, scoredAt time.Time) Doc {
+	return Doc{
+		Key:        rec.Key,
+		Sentence:   rec.Sentence,
+		CreatedAt:  Micro(rec.CreatedAt),
+		Scores:     s,
+		Label:      sentiment.Label(s.Compound),
+		ScoredAt:   Micro(scoredAt),
+		Provenance: rec.Provenance,
+	}
+}
+
+// Micro returns t in UTC, without a monotonic reading, truncated to microseconds as pgx writes a
+// timestamptz.
+func Micro(t time.Time) time.Time { return t.Round(0).UTC().Truncate(time.Microsecond) }
+
+// source is a Doc's JSON form.
+type source struct {
+	Key         string  `json:"key"`
+	Sentence    string  `json:"sentence"`
+	CreatedAt   string  `json:"created_at"`
+	Sentiment   float64 `json:"sentiment"`
+	Pos         float64 `json:"pos"`
+	Neu         float64 `json:"neu"`
+	Neg         float64 `json:"neg"`
+	Label       string  `json:"label"`
+	ScoredAt    string  `json:"scored_at,omitempty"`
+	Topic       string  `json:"topic,omitempty"`
+	Partition   *int32  `json:"kafka_partition,omitempty"`
+	Offset      *int64  `json:"kafka_offset,omitempty"`
+	EventID     string  `json:"event_id,omitempty"`
+	EventSource string  `json:"event_source,omitempty"`
+}
+
+// timeFormat is RFC 3339 with up to nanoseconds; Doc times carry at most microseconds.
+const timeFormat = time.RFC3339Nano
+
+// MarshalJSON returns d's _source.
+func (d Doc) MarshalJSON() ([]byte, error) {
+	s := source{
+		Key:         d.Key,
+		Sentence:    d.Sentence,
+		CreatedAt:   d.CreatedAt.UTC().Format(timeFormat),
+		Sentiment:   d.Scores.Compound,
+		Pos:         d.Scores.Pos,
+		Neu:         d.Scores.Neu,
+		Neg:         d.Scores.Neg,
+		Label:       d.Label,
+		Topic:       d.Provenance.Topic,
+		EventID:     d.Provenance.EventID,
+		EventSource: d.Provenance.EventSource,
+	}
+	if !d.ScoredAt.IsZero() {
+		s.ScoredAt = d.ScoredAt.UTC().Format(timeFormat)
+	}
+	if d.Provenance.HasOffset {
+		p, o := d.Provenance.Partition, d.Provenance.Offset
+		s.Partition, s.Offset = &p, &o
+	}
+	return json.Marshal(s)
+}
+
+// UnmarshalJSON reads a _source written by MarshalJSON.
+func (d *Doc) UnmarshalJSON(b []byte) error {
+	var s source
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = Doc{
+		Key:      s.Key,
+		Sentence: s.Sentence,
+		Scores:   sentiment.Scores{Compound: s.Sentiment, Pos: s.Pos, Neu: s.Neu, Neg: s.Neg},
+		Label:    s.Label,
+		Provenance: event.Provenance{
+			EventID: s.EventID, EventSource: s.EventSource, Topic: s.Topic,
+		},
+	}
+	var err error
+	if d.CreatedAt, err = parseTime(s.CreatedAt); err != nil {
+		return fmt.Errorf("created_at: %w", err)
+	}
+	if d.ScoredAt, err = parseTime(s.ScoredAt); err != nil {
+		return fmt.Errorf("scored_at: %w", err)
+	}
+	if s.Partition != nil && s.Offset != nil {
+		d.Provenance.Partition, d.Provenance.Offset, d.Provenance.HasOffset = *s.Partition, *s.Offset, true
+	}
+	return nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeFormat, s)
+	return t.UTC(), err
+}
+
+// do sends a request with a JSON body (nil for none) and returns the response, whose body the
+// caller closes. A transport failure is a transient *Error.
+func (x *Index) do(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
+	u := &url.URL{Path: path, RawQuery: query.Encode()}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		ct := "application/json"
+		if strings.HasSuffix(path, "/_bulk") {
+			ct = "application/x-ndjson"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	res, err := x.es.Perform(req)
+	if err != nil {
+		return nil, &Error{transient: true, Err: err}
+	}
+	return res, nil
+}
+
+// call sends a request and decodes a 2xx JSON answer into out (nil to discard it). A non-2xx
+// answer is an *Error with ES's status and error type; missingOK turns a 404 into (false, nil).
+func (x *Index) call(ctx context.Context, method, path string, query url.Values, body []byte, out any, missingOK bool) (found bool, _ error) {
+	res, err := x.do(ctx, method, path, query, body)
+	if err != nil {
+		return false, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusNotFound && missingOK {
+		_, _ = io.Copy(io.Discard, res.Body)
+		return false, nil
+	}
+	if res.StatusCode >= 300 {
+		return false, responseError(res)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, res.Body)
+		return true, nil
+	}
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		return true, &Error{Status: res.StatusCode, transient: true, Err: fmt.Errorf("decode %s %s answer: %w", method, path, err)}
+	}
+	return true, nil
+}
+
+// responseError reads a non-2xx answer's error type and reason.
+func responseError(res *http.Response) *Error {
+	var body struct {
+		Error json.RawMessage `json:"error"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	e := &Error{Status: res.StatusCode}
+	if json.Unmarshal(b, &body) == nil && len(body.Error) > 0 {
+		var ee esError
+		if json.Unmarshal(body.Error, &ee) == nil {
+			e.Type, e.Reason = ee.Type, shortReason(ee.Reason)
+		}
+	}
+	// A whole request that fails is never the fault of one event.
+	e.transient = true
+	return e
+}
+
+// Ping reports whether Elasticsearch answers (GET /_cluster/health, which every build allows;
+// the integ-test-zip build refuses GET /). It fits serve.ReadyCheck.
+func (x *Index) Ping(ctx context.Context) error {
+	_, err := x.call(ctx, http.MethodGet, "/_cluster/health", nil, nil, nil, false)
+	return err
+}
+
+// esError is the error object of an ES answer or bulk item.
+type esError struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
