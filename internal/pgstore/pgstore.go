@@ -1,0 +1,203 @@
+// Package pgstore stores scored sentences in PostgreSQL through a pgx pool: the batch insert that
+// makes redelivery a no-op, the embedded schema migrations ([Migrate]), and [Transient], which tells
+// a failure worth retrying from one that is not.
+//
+// The table is the seed's sentences(id, sentence, sentiment, created_at), sentiment being VADER's
+// compound, plus key (unique), pos, neu, neg, label, scored_at, topic, kafka_partition, kafka_offset,
+// event_id and event_source; see migrations/.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sentistream/sentistream/internal/event"
+	"github.com/sentistream/sentistream/internal/sentiment"
+)
+
+// PoolConfig tunes [NewPool]. The zero value of each optional field means its default.
+type PoolConfig struct {
+	// URL is the connection string (postgres://user@host:port/db?sslmode=...); required.
+	URL string
+	// Password, when set, replaces the URL's password (from DATABASE_PASSWORD or its _FILE).
+	Password string
+	// MaxConns is the most connections the pool opens; default 8.
+	MaxConns int32
+	// ConnectTimeout bounds establishing one connection; default 2s.
+	ConnectTimeout time.Duration
+}
+
+// NewPool returns a pool for cfg without connecting: connections open on first use, so a process
+// starts, and answers its liveness probe, while PostgreSQL is down. Close it after the server has
+// stopped.
+func NewPool(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// pgx's parse error masks the password.
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.Password != "" {
+		pc.ConnConfig.Password = cfg.Password
+	}
+	pc.MaxConns = cmp(cfg.MaxConns, 8)
+	pc.ConnConfig.ConnectTimeout = cmp(cfg.ConnectTimeout, 2*time.Second)
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pc.ConnConfig.RuntimeParams["application_name"] = "sentistream"
+	}
+	return pgxpool.NewWithConfig(ctx, pc)
+}
+
+func cmp[T int32 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Store writes scored sentences. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool. The caller keeps ownership of pool and closes it.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
+}
+
+// Row is one scored sentence to store.
+type Row struct {
+	Record event.Record
+	Scores sentiment.Scores
+}
+
+const insertSQL = `INSERT INTO sentences
+	(key, sentence, sentiment, created_at, pos, neu, neg, label, topic, kafka_partition, kafka_offset, event_id, event_source)
+SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::timestamptz[], $5::float8[], $6::float8[], $7::float8[],
+	$8::text[], $9::text[], $10::int4[], $11::int8[], $12::text[], $13::text[])
+ON CONFLICT (key) DO NOTHING
+RETURNING key`
+
+// Insert writes rows in one statement (a multi-row INSERT from arrays, one round trip, one
+// transaction) and reports for each row whether it was newly inserted (true) or its key was
+// already stored (false: a duplicate, which is success too). Rows that repeat a key within rows
+// count as duplicates after the first. On error nothing is written; [Transient] tells whether a
+// retry could succeed.
+func (s *Store) Insert(ctx context.Context, rows []Row) ([]bool, error) {
+	inserted := make([]bool, len(rows))
+	if len(rows) == 0 {
+		return inserted, nil
+	}
+	// One row per key, sorted by key: concurrent batches then take row locks in the same order and
+	// cannot deadlock on each other's keys.
+	first := make(map[string]int, len(rows))
+	order := make([]int, 0, len(rows))
+	for i, r := range rows {
+		if _, ok := first[r.Record.Key]; !ok {
+			first[r.Record.Key] = i
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(rows[a].Record.Key, rows[b].Record.Key) })
+
+	n := len(order)
+	var (
+		keys, sentences, labels = make([]string, n), make([]string, n), make([]string, n)
+		compound, pos, neu, neg = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		created                 = make([]time.Time, n)
+		topics, ids, sources    = make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
+		partitions              = make([]pgtype.Int4, n)
+		offsets                 = make([]pgtype.Int8, n)
+	)
+	for j, i := range order {
+		r := rows[i]
+		p := r.Record.Provenance
+		keys[j], sentences[j] = r.Record.Key, r.Record.Sentence
+		compound[j], pos[j], neu[j], neg[j] = r.Scores.Compound, r.Scores.Pos, r.Scores.Neu, r.Scores.Neg
+		labels[j] = sentiment.Label(r.Scores.Compound)
+		created[j] = r.Record.CreatedAt
+		topics[j] = pgtype.Text{String: p.Topic, Valid: p.Topic != ""}
+		ids[j] = pgtype.Text{String: p.EventID, Valid: p.EventID != ""}
+		sources[j] = pgtype.Text{String: p.EventSource, Valid: p.EventSource != ""}
+		partitions[j] = pgtype.Int4{Int32: p.Partition, Valid: p.HasOffset}
+		offsets[j] = pgtype.Int8{Int64: p.Offset, Valid: p.HasOffset}
+	}
+	res, err := s.pool.Query(ctx, insertSQL, keys, sentences, compound, created, pos, neu, neg,
+		labels, topics, partitions, offsets, ids, sources)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d sentences: %w", n, err)
+	}
+	defer res.Close()
+	var key string
+	for res.Next() {
+		if err := res.Scan(&key); err != nil {
+			return nil, fmt.Errorf("insert %d sentences: %w", n, err)
+		}
+		if i, ok := first[key]; ok {
+			inserted[i] = true
+		}
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("insert %d sentences: %w", n, err)
+	}
+	return inserted, nil
+}
+
+// Ping reports whether PostgreSQL answers, opening a connection if the pool has none.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
+}
+
+// Transient reports whether err is a failure that a later retry of the same write could get past:
+// PostgreSQL unreachable or going away (connection refused, reset or closed, a connection
+// exception, admin or crash shutdown, "cannot connect now" while it starts or stops), the
+// operation timing out (ctx deadline, pool acquire timeout, statement timeout or cancel),
+// resource exhaustion (too many connections, out of memory or disk), and concurrency conflicts
+// (serialization failure, deadlock, lock not available). Everything else, such as a constraint
+// violation, a value too long for its column or an undefined table, is permanent until someone
+// changes the code, the data or the schema.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources
+			pgErr.Code == "40001",               // serialization_failure
+			pgErr.Code == "40P01",               // deadlock_detected
+			pgErr.Code == "55P03",               // lock_not_available
+			pgErr.Code == "57014",               // query_canceled (statement timeout)
+			pgErr.Code == "57P01",               // admin_shutdown
+			pgErr.Code == "57P02",               // crash_shutdown
+			pgErr.Code == "57P03":               // cannot_connect_now
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		pgconn.Timeout(err),
+		pgconn.SafeToRetry(err),
+		errors.As(err, &connectErr),
+		errors.As(err, &netErr),
+		errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return false
+}
