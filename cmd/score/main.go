@@ -1,0 +1,182 @@
+// Command score runs the scoring function: events over HTTP → VADER → PostgreSQL.
+//
+//	score          serve (migrating first when MIGRATE_ON_START is true)
+//	score migrate  apply the schema migrations and exit
+//
+// Environment (besides serve.LoadConfig's PORT, MAX_BODY_BYTES, DRAIN_DELAY, SHUTDOWN_TIMEOUT,
+// LOG_LEVEL):
+//
+//	DATABASE_URL        postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable
+//	DATABASE_PASSWORD   (none)  replaces the URL's password; also DATABASE_PASSWORD_FILE
+//	BATCH_MAX_SIZE      500     most rows per INSERT
+//	BATCH_MAX_WAIT      2ms     how long a batch waits for company while another INSERT runs
+//	BATCH_FLUSHERS      2       concurrent INSERTs
+//	QUEUE_SIZE          10000   rows waiting for an INSERT before answering 429
+//	STORE_TIMEOUT       2s      bound on waiting for a write and on each INSERT; past it, 503
+//	MAX_SENTENCE_CHARS  10000   longest sentence in characters (the column holds 10000); longer: 413
+//	MIGRATE_ON_START    true    apply migrations at start-up (one query when already applied)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sentistream/sentistream/functions/score"
+	"github.com/sentistream/sentistream/internal/env"
+	"github.com/sentistream/sentistream/internal/event"
+	"github.com/sentistream/sentistream/internal/pgstore"
+	"github.com/sentistream/sentistream/internal/sentiment"
+	"github.com/sentistream/sentistream/internal/serve"
+)
+
+var _ score.Saver = (*pgstore.Store)(nil)
+
+type config struct {
+	db               pgstore.PoolConfig
+	score            score.Config
+	maxSentenceChars int
+	migrateOnStart   bool
+}
+
+func loadConfig(getenv env.Getenv) (config, error) {
+	var (
+		c    config
+		errs []error
+		err  error
+	)
+	check := func(err error) { errs = append(errs, err) }
+	c.db.URL = env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable")
+	c.db.Password, err = env.Secret(getenv, "DATABASE_PASSWORD", "")
+	check(err)
+	c.score.Batch.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)
+	check(err)
+	c.score.Batch.MaxWait, err = env.Duration(getenv, "BATCH_MAX_WAIT", 2*time.Millisecond)
+	check(err)
+	c.score.Batch.Flushers, err = env.Int(getenv, "BATCH_FLUSHERS", 2)
+	check(err)
+	c.score.Batch.QueueSize, err = env.Int(getenv, "QUEUE_SIZE", 10000)
+	check(err)
+	c.score.StoreTimeout, err = env.Duration(getenv, "STORE_TIMEOUT", 2*time.Second)
+	check(err)
+	c.maxSentenceChars, err = env.Int(getenv, "MAX_SENTENCE_CHARS", 10000)
+	check(err)
+	c.migrateOnStart, err = env.Bool(getenv, "MIGRATE_ON_START", true)
+	check(err)
+	for _, v := range []struct {
+		name string
+		v    int64
+	}{{"BATCH_MAX_SIZE", int64(c.score.Batch.MaxSize)}, {"BATCH_MAX_WAIT", int64(c.score.Batch.MaxWait)},
+		{"BATCH_FLUSHERS", int64(c.score.Batch.Flushers)}, {"QUEUE_SIZE", int64(c.score.Batch.QueueSize)},
+		{"STORE_TIMEOUT", int64(c.score.StoreTimeout)}} {
+		if v.v <= 0 {
+			check(fmt.Errorf("%s: must be > 0", v.name))
+		}
+	}
+	if c.maxSentenceChars <= 0 || c.maxSentenceChars > 10000 {
+		check(fmt.Errorf("MAX_SENTENCE_CHARS: want 1 to 10000 (the column's size), got %d", c.maxSentenceChars))
+	}
+	if _, err := url.Parse(c.db.URL); err != nil {
+		check(errors.New("DATABASE_URL: want postgres://user@host:port/db?sslmode=..."))
+	}
+	return c, errors.Join(errs...)
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "score:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	scfg, level, err := serve.LoadConfig(os.Getenv)
+	cfg, cerr := loadConfig(os.Getenv)
+	if err := errors.Join(err, cerr); err != nil {
+		return err
+	}
+	log := serve.NewLogger(os.Stdout, level)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	pool, err := pgstore.NewPool(ctx, cfg.db) // connects lazily: start-up never waits for PostgreSQL
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	switch {
+	case len(args) == 1 && args[0] == "migrate":
+		n, err := pgstore.Migrate(ctx, pool)
+		log.Info("migrated", "applied", n, "error", err)
+		return err
+	case len(args) > 0:
+		return fmt.Errorf("unknown arguments %q; usage: score [migrate]", args)
+	}
+
+	// Ready only once the schema is there. Migrating in the background keeps /healthz up while
+	// PostgreSQL is down; a readiness probe waits for it rather than caching a failure.
+	migrated := make(chan struct{})
+	if cfg.migrateOnStart {
+		go migrate(ctx, log, migrated, pool)
+	} else {
+		close(migrated)
+	}
+	reg := serve.NewRegistry()
+	store := pgstore.New(pool)
+	h := score.NewHandler(cfg.score, event.NewDecoder(event.Config{MaxSentenceChars: cfg.maxSentenceChars}),
+		sentiment.New(), store, score.NewMetrics(reg))
+	defer h.Close() // after the server has drained: writes what is queued
+	ready := func(ctx context.Context) error {
+		select {
+		case <-migrated:
+			return store.Ping(ctx)
+		case <-ctx.Done():
+			return errors.New("schema migrations not applied yet")
+		}
+	}
+	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"postgres": ready})
+	s.Handle("POST /", serve.Adapt(log, h.ServeEvent))
+	log.Info("starting", "addr", scfg.Addr, "database", redact(cfg.db.URL), "batch_max_size", cfg.score.Batch.MaxSize,
+		"batch_max_wait", cfg.score.Batch.MaxWait, "batch_flushers", cfg.score.Batch.Flushers, "queue_size", cfg.score.Batch.QueueSize,
+		"store_timeout", cfg.score.StoreTimeout, "max_sentence_chars", cfg.maxSentenceChars, "migrate_on_start", cfg.migrateOnStart)
+	return s.Run(ctx)
+}
+
+// migrate applies the migrations, retrying every second while they fail, and closes done; or
+// returns when ctx ends.
+func migrate(ctx context.Context, log *slog.Logger, done chan<- struct{}, pool *pgxpool.Pool) {
+	for {
+		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := pgstore.Migrate(mctx, pool)
+		cancel()
+		if err == nil {
+			log.Info("migrated", "applied", n)
+			close(done)
+			return
+		}
+		log.Warn("migrate: will retry in 1s", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// redact returns the database URL without its password, for logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
