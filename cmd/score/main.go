@@ -22,13 +22,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sentistream/sentistream/functions/score"
 	"github.com/sentistream/sentistream/internal/env"
@@ -48,45 +45,35 @@ type config struct {
 }
 
 func loadConfig(getenv env.Getenv) (config, error) {
-	var (
-		c    config
-		errs []error
-		err  error
-	)
+	var c config
+	var errs []error
 	check := func(err error) { errs = append(errs, err) }
+	positive := func(name string, v int64, err error) {
+		if check(err); err == nil && v <= 0 {
+			check(fmt.Errorf("%s: must be > 0", name))
+		}
+	}
+	var err error
 	c.db.URL = env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable")
 	c.db.Password, err = env.Secret(getenv, "DATABASE_PASSWORD", "")
 	check(err)
-	c.score.Batch.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)
-	check(err)
-	c.score.Batch.MaxWait, err = env.Duration(getenv, "BATCH_MAX_WAIT", 2*time.Millisecond)
-	check(err)
-	c.score.Batch.Flushers, err = env.Int(getenv, "BATCH_FLUSHERS", 2)
-	check(err)
-	c.score.Batch.QueueSize, err = env.Int(getenv, "QUEUE_SIZE", 10000)
-	check(err)
+	b := &c.score.Batch
+	b.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)
+	positive("BATCH_MAX_SIZE", int64(b.MaxSize), err)
+	b.MaxWait, err = env.Duration(getenv, "BATCH_MAX_WAIT", 2*time.Millisecond)
+	positive("BATCH_MAX_WAIT", int64(b.MaxWait), err)
+	b.Flushers, err = env.Int(getenv, "BATCH_FLUSHERS", 2)
+	positive("BATCH_FLUSHERS", int64(b.Flushers), err)
+	b.QueueSize, err = env.Int(getenv, "QUEUE_SIZE", 10000)
+	positive("QUEUE_SIZE", int64(b.QueueSize), err)
 	c.score.StoreTimeout, err = env.Duration(getenv, "STORE_TIMEOUT", 2*time.Second)
-	check(err)
+	positive("STORE_TIMEOUT", int64(c.score.StoreTimeout), err)
 	c.maxSentenceChars, err = env.Int(getenv, "MAX_SENTENCE_CHARS", 10000)
-	check(err)
-	c.migrateOnStart, err = env.Bool(getenv, "MIGRATE_ON_START", true)
-	check(err)
-	for _, v := range []struct {
-		name string
-		v    int64
-	}{{"BATCH_MAX_SIZE", int64(c.score.Batch.MaxSize)}, {"BATCH_MAX_WAIT", int64(c.score.Batch.MaxWait)},
-		{"BATCH_FLUSHERS", int64(c.score.Batch.Flushers)}, {"QUEUE_SIZE", int64(c.score.Batch.QueueSize)},
-		{"STORE_TIMEOUT", int64(c.score.StoreTimeout)}} {
-		if v.v <= 0 {
-			check(fmt.Errorf("%s: must be > 0", v.name))
-		}
-	}
-	if c.maxSentenceChars <= 0 || c.maxSentenceChars > 10000 {
+	if check(err); err == nil && (c.maxSentenceChars <= 0 || c.maxSentenceChars > 10000) {
 		check(fmt.Errorf("MAX_SENTENCE_CHARS: want 1 to 10000 (the column's size), got %d", c.maxSentenceChars))
 	}
-	if _, err := url.Parse(c.db.URL); err != nil {
-		check(errors.New("DATABASE_URL: want postgres://user@host:port/db?sslmode=..."))
-	}
+	c.migrateOnStart, err = env.Bool(getenv, "MIGRATE_ON_START", true)
+	check(err)
 	return c, errors.Join(errs...)
 }
 
@@ -125,11 +112,16 @@ func run(args []string) error {
 	// Ready only once the schema is there. Migrating in the background keeps /healthz up while
 	// PostgreSQL is down; a readiness probe waits for it rather than caching a failure.
 	migrated := make(chan struct{})
-	if cfg.migrateOnStart {
-		go migrate(ctx, log, migrated, pool)
-	} else {
+	go func() {
+		if cfg.migrateOnStart {
+			n, err := pgstore.MigrateRetrying(ctx, pool, time.Second, func(err error) { log.Warn("migrate: retrying", "error", err) })
+			if err != nil {
+				return
+			}
+			log.Info("migrated", "applied", n)
+		}
 		close(migrated)
-	}
+	}()
 	reg := serve.NewRegistry()
 	store := pgstore.New(pool)
 	h := score.NewHandler(cfg.score, event.NewDecoder(event.Config{MaxSentenceChars: cfg.maxSentenceChars}),
@@ -145,38 +137,9 @@ func run(args []string) error {
 	}
 	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"postgres": ready})
 	s.Handle("POST /", serve.Adapt(log, h.ServeEvent))
-	log.Info("starting", "addr", scfg.Addr, "database", redact(cfg.db.URL), "batch_max_size", cfg.score.Batch.MaxSize,
+	pc := pool.Config().ConnConfig
+	log.Info("starting", "addr", scfg.Addr, "db_host", pc.Host, "db_name", pc.Database, "batch_max_size", cfg.score.Batch.MaxSize,
 		"batch_max_wait", cfg.score.Batch.MaxWait, "batch_flushers", cfg.score.Batch.Flushers, "queue_size", cfg.score.Batch.QueueSize,
 		"store_timeout", cfg.score.StoreTimeout, "max_sentence_chars", cfg.maxSentenceChars, "migrate_on_start", cfg.migrateOnStart)
 	return s.Run(ctx)
-}
-
-// migrate applies the migrations, retrying every second while they fail, and closes done; or
-// returns when ctx ends.
-func migrate(ctx context.Context, log *slog.Logger, done chan<- struct{}, pool *pgxpool.Pool) {
-	for {
-		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n, err := pgstore.Migrate(mctx, pool)
-		cancel()
-		if err == nil {
-			log.Info("migrated", "applied", n)
-			close(done)
-			return
-		}
-		log.Warn("migrate: will retry in 1s", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// redact returns the database URL without its password, for logs.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable)"
-	}
-	return u.Redacted()
 }

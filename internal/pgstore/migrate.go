@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -125,4 +126,29 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 		applied++
 	}
 	return applied, nil
+}
+
+// MigrateRetrying calls [Migrate] until it succeeds, waiting every between attempts and reporting
+// each failure to onErr (which may be nil), and returns how many migrations it applied. It returns
+// ctx's error if ctx ends first. Each attempt is bounded by 30s. Run it in a goroutine at start-up
+// so that a process starts, and answers its liveness probe, while PostgreSQL is down.
+func MigrateRetrying(ctx context.Context, pool *pgxpool.Pool, every time.Duration, onErr func(error)) (int, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := Migrate(actx, pool)
+		cancel()
+		if err == nil {
+			return n, nil
+		}
+		if onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
