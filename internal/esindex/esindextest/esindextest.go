@@ -2,11 +2,13 @@
 package esindextest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -135,4 +137,36 @@ func Search(t testing.TB, x *esindex.Index, es esindex.Transport, path string) [
 		keys = append(keys, h.ID)
 	}
 	return keys
+}
+
+// Do sends method path with body (nil, or a value encoded as JSON) to es, decodes a JSON answer
+// into out (nil to discard it) and returns the status code. It fails t on a transport error.
+func Do(t testing.TB, es esindex.Transport, method, path string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := es.Perform(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	if out != nil && res.StatusCode < 300 {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return res.StatusCode
 }
