@@ -1,0 +1,1749 @@
+package tests
+
+// Deploy tests: what ships to a cluster (infra/knative, stack.yml, Dockerfile) is validated here,
+// without a cluster or a Docker engine.
+//
+//   - Every YAML document in infra/knative is validated against the JSON Schema of its CRD in
+//     ../shared/schemas (chosen by apiVersion and kind), then for what a schema misses: unknown
+//     fields anywhere (an API server drops them silently), ObjectMeta, the Knative Service
+//     webhook's rules and the Strimzi KafkaTopic rules. Kinds without a schema there (Secret,
+//     KafkaSink) get structural checks written here. A broken copy of each manifest must fail.
+//   - kustomization.yaml lists files that exist and together cover the folder.
+//   - stack.yml has the shape faas-cli needs and the annotations the kafka-connector and the
+//     queue-worker read.
+//   - The Dockerfile is linted for the image rules, and the binaries it names are built with its
+//     flags and proven static (debug/elf); TestDeployColdStart measures process start to
+//     /readyz 200 against the real services.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sentistream/sentistream/internal/testenv"
+)
+
+// Paths, relative to this package's directory (go test runs tests in it).
+const (
+	deployRepoRoot   = ".."
+	deployKnativeDir = "../infra/knative"
+	deployStackFile  = "../stack.yml"
+	deployDockerfile = "../Dockerfile"
+	// deploySchemaDirEnv overrides where the CRD schemas are; by default ../shared/schemas beside
+	// the repository.
+	deploySchemaDirEnv = "SENTISTREAM_SCHEMA_DIR"
+)
+
+// deploySchemaFiles maps "apiVersion kind" to the file in ../shared/schemas holding its CRD's
+// openAPIV3Schema.
+var deploySchemaFiles = map[string]string{
+	"serving.knative.dev/v1 Service":          "knative-service.yaml",
+	"sources.knative.dev/v1 KafkaSource":      "kafkasource.yaml",
+	"sources.knative.dev/v1beta1 KafkaSource": "kafkasource-v1beta1.yaml",
+	"eventing.knative.dev/v1 Trigger":         "knative-trigger.yaml",
+	"eventing.knative.dev/v1 Broker":          "knative-broker.yaml",
+	"kafka.strimzi.io/v1 KafkaTopic":          "strimzi-kafkatopic.yaml",
+	"kafka.strimzi.io/v1beta2 KafkaTopic":     "strimzi-kafkatopic-v1beta2.yaml",
+}
+
+// deployDoc is one YAML document of a manifest file, decoded as JSON values (json.Number for
+// numbers, as jsonschema wants them).
+type deployDoc struct {
+	file string // base name
+	idx  int    // 0-based position among the file's non-empty documents
+	obj  map[string]any
+}
+
+func (d deployDoc) String() string {
+	return fmt.Sprintf("%s#%d (%s %s)", d.file, d.idx, deployStr(d.obj, "kind"), deployStr(d.obj, "metadata", "name"))
+}
+
+func (d deployDoc) gvk() string {
+	return deployStr(d.obj, "apiVersion") + " " + deployStr(d.obj, "kind")
+}
+
+var deployDocSeparator = regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
+
+// deployDecodeYAML splits a multi-document YAML file and decodes each non-empty document.
+func deployDecodeYAML(data []byte) ([]any, error) {
+	var out []any
+	for i, chunk := range deployDocSeparator.Split(string(data), -1) {
+		j, err := yaml.YAMLToJSON([]byte(chunk))
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if v != nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// deployManifestFiles returns the manifest files of dir: every *.yaml/*.yml but
+// kustomization.yaml.
+func deployManifestFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || n == "kustomization.yaml" || n == "kustomization.yml" {
+			continue
+		}
+		if strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") {
+			files = append(files, n)
+		}
+	}
+	return files
+}
+
+func deployLoadDocs(t *testing.T, dir string) []deployDoc {
+	t.Helper()
+	var docs []deployDoc
+	for _, f := range deployManifestFiles(t, dir) {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := deployDecodeYAML(data)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(vals) == 0 {
+			t.Errorf("%s: no YAML document", f)
+		}
+		for i, v := range vals {
+			obj, ok := v.(map[string]any)
+			if !ok {
+				t.Errorf("%s#%d: a manifest is a mapping, got %T", f, i, v)
+				continue
+			}
+			docs = append(docs, deployDoc{file: f, idx: i, obj: obj})
+		}
+	}
+	if len(docs) == 0 {
+		t.Fatalf("no manifests in %s", dir)
+	}
+	return docs
+}
+
+// deploySchemaDir finds ../shared/schemas. Without it the schema tests cannot run: they fail
+// under CI (which copies shared/ beside its clone) and skip elsewhere, saying so.
+func deploySchemaDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv(deploySchemaDirEnv)
+	if dir == "" {
+		dir = filepath.Join(deployRepoRoot, "..", "shared", "schemas")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "knative-service.yaml")); err != nil {
+		msg := fmt.Sprintf("CRD schemas not found in %s (the shared folder beside the repository; "+
+			"or set %s): %v", dir, deploySchemaDirEnv, err)
+		if testenv.InCI() {
+			t.Fatal("CI is set but " + msg)
+		}
+		t.Skip(msg)
+	}
+	return dir
+}
+
+// deployValidator validates manifests against the CRD schemas and the rules they miss.
+type deployValidator struct {
+	compiled map[string]*jsonschema.Schema // by "apiVersion kind"
+	raw      map[string]map[string]any     // the same schemas, for the unknown-field walk
+}
+
+func deployNewValidator(t *testing.T) *deployValidator {
+	t.Helper()
+	dir := deploySchemaDir(t)
+	v := &deployValidator{compiled: map[string]*jsonschema.Schema{}, raw: map[string]map[string]any{}}
+	c := jsonschema.NewCompiler()
+	// CRD schemas are OpenAPI v3.0 schema objects, closest to draft 4 (exclusiveMinimum is a
+	// boolean there). Unknown keywords (x-kubernetes-*, nullable) are ignored by the compiler and
+	// handled by the walk below.
+	c.DefaultDraft(jsonschema.Draft4)
+	for _, gvk := range slices.Sorted(maps.Keys(deploySchemaFiles)) {
+		file := deploySchemaFiles[gvk]
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatalf("schema for %s: %v", gvk, err)
+		}
+		vals, err := deployDecodeYAML(data)
+		if err != nil || len(vals) != 1 {
+			t.Fatalf("schema %s: want one YAML document, got %d (%v)", file, len(vals), err)
+		}
+		doc, ok := vals[0].(map[string]any)
+		if !ok {
+			t.Fatalf("schema %s: not a mapping", file)
+		}
+		loc := "file:///schemas/" + file
+		if err := c.AddResource(loc, doc); err != nil {
+			t.Fatalf("schema %s: %v", file, err)
+		}
+		sch, err := c.Compile(loc)
+		if err != nil {
+			t.Fatalf("compile schema %s: %v", file, err)
+		}
+		v.compiled[gvk], v.raw[gvk] = sch, doc
+	}
+	return v
+}
+
+// validate returns every problem found in obj, each naming the field's path; none means valid.
+func (v *deployValidator) validate(obj map[string]any) []string {
+	var p deployProblems
+	apiVersion, kind := deployStr(obj, "apiVersion"), deployStr(obj, "kind")
+	if apiVersion == "" || kind == "" {
+		p.add("", "apiVersion and kind are required")
+		return p
+	}
+	gvk := apiVersion + " " + kind
+	deployCheckObjectMeta(&p, obj["metadata"], "metadata", true)
+	if _, ok := obj["status"]; ok {
+		p.add("status", "is written by the cluster, never by a manifest")
+	}
+
+	if sch, ok := v.compiled[gvk]; ok {
+		if err := sch.Validate(any(obj)); err != nil {
+			var ve *jsonschema.ValidationError
+			if errors.As(err, &ve) {
+				for _, line := range deployFlattenSchemaError(ve) {
+					p.add("", "schema: "+line)
+				}
+			} else {
+				p.add("", "schema: "+err.Error())
+			}
+		}
+		root := v.raw[gvk]
+		for _, k := range deploySortedKeys(obj) {
+			switch k {
+			case "metadata", "status":
+				continue // ObjectMeta is checked above; the CRD schema leaves it open
+			}
+			props, _ := root["properties"].(map[string]any)
+			sub, ok := props[k].(map[string]any)
+			if !ok {
+				p.add(k, "unknown field (a cluster drops it silently)")
+				continue
+			}
+			deployUnknownFields(&p, sub, obj[k], k)
+		}
+	}
+
+	switch gvk {
+	case "serving.knative.dev/v1 Service":
+		deployKnativeServiceRules(&p, obj)
+	case "kafka.strimzi.io/v1 KafkaTopic", "kafka.strimzi.io/v1beta2 KafkaTopic":
+		deployKafkaTopicRules(&p, obj)
+	case "v1 Secret":
+		deploySecretRules(&p, obj)
+	case "eventing.knative.dev/v1alpha1 KafkaSink":
+		deployKafkaSinkRules(&p, obj)
+	default:
+		if _, ok := v.compiled[gvk]; !ok {
+			p.add("", fmt.Sprintf("%s: no schema in ../shared/schemas and no structural check here; add one", gvk))
+		}
+	}
+	return p
+}
+
+type deployProblems []string
+
+func (p *deployProblems) add(path, msg string) {
+	if path == "" {
+		*p = append(*p, msg)
+		return
+	}
+	*p = append(*p, path+": "+msg)
+}
+
+// deployFlattenSchemaError lists the leaves of a jsonschema error tree, one line each.
+func deployFlattenSchemaError(ve *jsonschema.ValidationError) []string {
+	if len(ve.Causes) == 0 {
+		return []string{"/" + strings.Join(ve.InstanceLocation, "/") + ": " + ve.Error()}
+	}
+	var out []string
+	for _, c := range ve.Causes {
+		out = append(out, deployFlattenSchemaError(c)...)
+	}
+	return out
+}
+
+// deployUnknownFields walks value along schema and reports every field the schema does not
+// declare, the way an API server prunes them: properties are known; additionalProperties (a
+// schema, or true) and x-kubernetes-preserve-unknown-fields admit the rest; an
+// x-kubernetes-int-or-string or an untyped leaf ends the walk.
+func deployUnknownFields(p *deployProblems, schema map[string]any, value any, path string) {
+	if b, _ := schema["x-kubernetes-int-or-string"].(bool); b {
+		return
+	}
+	preserve, _ := schema["x-kubernetes-preserve-unknown-fields"].(bool)
+	switch val := value.(type) {
+	case map[string]any:
+		props, _ := schema["properties"].(map[string]any)
+		var addl map[string]any
+		addlTrue := false
+		switch a := schema["additionalProperties"].(type) {
+		case map[string]any:
+			addl = a
+		case bool:
+			addlTrue = a
+		}
+		for _, k := range deploySortedKeys(val) {
+			sub := path + "." + k
+			if ps, ok := props[k].(map[string]any); ok {
+				deployUnknownFields(p, ps, val[k], sub)
+				continue
+			}
+			switch {
+			case addl != nil:
+				deployUnknownFields(p, addl, val[k], sub)
+			case addlTrue || preserve:
+			default:
+				p.add(sub, "unknown field (a cluster drops it silently)")
+			}
+		}
+	case []any:
+		items, _ := schema["items"].(map[string]any)
+		if items == nil {
+			return
+		}
+		for i, e := range val {
+			deployUnknownFields(p, items, e, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+// ObjectMeta fields a hand-written manifest may set (the rest are the cluster's).
+var deployObjectMetaFields = []string{"name", "generateName", "namespace", "labels", "annotations", "finalizers", "ownerReferences"}
+
+var (
+	deployDNSLabel    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	deployDNSSubdom   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	deployQualifiedNm = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	deployLabelValue  = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
+)
+
+// deployCheckObjectMeta checks ObjectMeta: known fields only, a DNS-subdomain name (when
+// required), string label and annotation values, and valid label keys and values.
+func deployCheckObjectMeta(p *deployProblems, v any, path string, nameRequired bool) {
+	meta, ok := v.(map[string]any)
+	if !ok {
+		if v != nil || nameRequired {
+			p.add(path, "must be a mapping with at least a name")
+		}
+		return
+	}
+	for _, k := range deploySortedKeys(meta) {
+		if !slices.Contains(deployObjectMetaFields, k) {
+			p.add(path+"."+k, "unknown ObjectMeta field (a cluster drops it silently)")
+		}
+	}
+	name, _ := meta["name"].(string)
+	switch {
+	case name == "" && nameRequired:
+		p.add(path+".name", "required")
+	case name != "" && (len(name) > 253 || !deployDNSSubdom.MatchString(name)):
+		p.add(path+".name", fmt.Sprintf("%q is not a DNS subdomain name", name))
+	}
+	for _, field := range []string{"labels", "annotations"} {
+		m, present := meta[field]
+		if !present {
+			continue
+		}
+		mm, ok := m.(map[string]any)
+		if !ok {
+			p.add(path+"."+field, "must be a mapping of strings")
+			continue
+		}
+		for _, k := range deploySortedKeys(mm) {
+			kp := path + "." + field + "[" + k + "]"
+			s, ok := mm[k].(string)
+			if !ok {
+				p.add(kp, fmt.Sprintf("value %v is not a string (quote it)", mm[k]))
+				continue
+			}
+			if !deployValidKey(k) {
+				p.add(kp, "invalid key: [prefix/]name, name of at most 63 alphanumerics, '-', '_', '.'")
+			}
+			if field == "labels" && (len(s) > 63 || !deployLabelValue.MatchString(s)) {
+				p.add(kp, fmt.Sprintf("invalid label value %q", s))
+			}
+		}
+	}
+}
+
+func deployValidKey(k string) bool {
+	prefix, name, found := strings.Cut(k, "/")
+	if !found {
+		name, prefix = prefix, ""
+	} else if prefix == "" || len(prefix) > 253 || !deployDNSSubdom.MatchString(prefix) {
+		return false
+	}
+	return len(name) <= 63 && deployQualifiedNm.MatchString(name)
+}
+
+// Knative Serving's reserved ports and environment variables (queue-proxy and the runtime
+// contract) and the volume mount paths it refuses.
+var (
+	deployKnativeReservedPorts = []int64{8012, 8013, 8022, 9090, 9091, 8008}
+	deployKnativeReservedEnv   = []string{"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
+	deployKnativeReservedPaths = []string{"/", "/dev", "/dev/log", "/tmp", "/var", "/var/log"}
+	// deployKnativeAutoscaling is every autoscaling.knative.dev/ annotation Knative Serving reads
+	// on a Revision (v1.23), kebab-case and the older camelCase spellings.
+	deployKnativeAutoscaling = []string{
+		"class", "metric", "target", "target-utilization-percentage", "targetUtilizationPercentage",
+		"target-burst-capacity", "targetBurstCapacity", "min-scale", "minScale", "max-scale", "maxScale",
+		"initial-scale", "initialScale", "activation-scale", "scale-down-delay", "window",
+		"panic-window-percentage", "panicWindowPercentage", "panic-threshold-percentage",
+		"panicThresholdPercentage", "scale-to-zero-pod-retention-period", "metric-aggregation-algorithm",
+	}
+)
+
+// deployKnativeServiceRules checks what the Knative Service webhook enforces and the schema
+// does not, plus this project's own rules (one container, readiness and liveness probes).
+func deployKnativeServiceRules(p *deployProblems, obj map[string]any) {
+	if name := deployStr(obj, "metadata", "name"); name != "" && (len(name) > 63 || !deployDNSLabel.MatchString(name)) {
+		p.add("metadata.name", fmt.Sprintf("%q: a Knative Service name is a DNS label (at most 63 characters)", name))
+	}
+	for _, k := range deploySortedKeys(deployMap(obj, "metadata", "annotations")) {
+		if strings.HasPrefix(k, "autoscaling.knative.dev/") {
+			p.add("metadata.annotations["+k+"]", "autoscaling annotations belong in spec.template.metadata.annotations, "+
+				"never on the Service's own metadata")
+		}
+	}
+	tmplMeta := deployMap(obj, "spec", "template", "metadata")
+	if tmplMeta != nil {
+		deployCheckObjectMeta(p, tmplMeta, "spec.template.metadata", false)
+	}
+	deployKnativeAutoscalingRules(p, deployMap(tmplMeta, "annotations"))
+
+	spec := deployMap(obj, "spec", "template", "spec")
+	if spec == nil {
+		p.add("spec.template.spec", "required")
+		return
+	}
+	if cc, ok := deployInt(spec["containerConcurrency"]); ok && (cc < 0 || cc > 1000) {
+		p.add("spec.template.spec.containerConcurrency", fmt.Sprintf("%d: want 0 (unlimited) to 1000", cc))
+	}
+	if ts, ok := deployInt(spec["timeoutSeconds"]); ok && (ts < 0 || ts > 600) {
+		p.add("spec.template.spec.timeoutSeconds", fmt.Sprintf("%d: want at most 600 (max-revision-timeout-seconds)", ts))
+	}
+	containers, _ := spec["containers"].([]any)
+	if len(containers) != 1 {
+		p.add("spec.template.spec.containers", fmt.Sprintf("want exactly one container, got %d", len(containers)))
+	}
+	volumes := map[string]bool{}
+	vols, _ := spec["volumes"].([]any)
+	for _, v := range vols {
+		if n := deployStr(v, "name"); n != "" {
+			volumes[n] = true
+		}
+	}
+
+	// Exactly one port across the containers: the one queue-proxy forwards to.
+	type port struct {
+		n    int64
+		name string
+	}
+	var ports []port
+	for i, c := range containers {
+		cp := fmt.Sprintf("spec.template.spec.containers[%d]", i)
+		pl, _ := deployMap(c)["ports"].([]any)
+		for j, pv := range pl {
+			pp := fmt.Sprintf("%s.ports[%d]", cp, j)
+			n, ok := deployInt(deployMap(pv)["containerPort"])
+			if !ok || n < 1 || n > 65535 {
+				p.add(pp+".containerPort", "want a port from 1 to 65535")
+				continue
+			}
+			if slices.Contains(deployKnativeReservedPorts, n) {
+				p.add(pp+".containerPort", fmt.Sprintf("%d is reserved by Knative (queue-proxy, metrics, profiling)", n))
+			}
+			name := deployStr(pv, "name")
+			if name != "" && name != "http1" && name != "h2c" {
+				p.add(pp+".name", fmt.Sprintf("%q: Knative accepts only http1 or h2c", name))
+			}
+			ports = append(ports, port{n, name})
+		}
+	}
+	if len(ports) != 1 {
+		p.add("spec.template.spec.containers[].ports", fmt.Sprintf("want exactly one container port, got %d", len(ports)))
+	}
+
+	for i, c := range containers {
+		cp := fmt.Sprintf("spec.template.spec.containers[%d]", i)
+		cm := deployMap(c)
+		if deployStr(cm, "image") == "" {
+			p.add(cp+".image", "required")
+		}
+		envs, _ := cm["env"].([]any)
+		seen := map[string]bool{}
+		for j, e := range envs {
+			name := deployStr(e, "name")
+			ep := fmt.Sprintf("%s.env[%d]", cp, j)
+			if slices.Contains(deployKnativeReservedEnv, name) {
+				p.add(ep, fmt.Sprintf("%s is reserved: Knative sets it", name))
+			}
+			if seen[name] {
+				p.add(ep, fmt.Sprintf("%s is set twice", name))
+			}
+			seen[name] = true
+		}
+		mounts, _ := cm["volumeMounts"].([]any)
+		for j, m := range mounts {
+			mp := fmt.Sprintf("%s.volumeMounts[%d]", cp, j)
+			if n := deployStr(m, "name"); !volumes[n] {
+				p.add(mp+".name", fmt.Sprintf("%q names no volume in spec.template.spec.volumes", n))
+			}
+			path := filepath.Clean(deployStr(m, "mountPath"))
+			if !filepath.IsAbs(path) || slices.Contains(deployKnativeReservedPaths, path) {
+				p.add(mp+".mountPath", fmt.Sprintf("%q: want an absolute path other than %v", path, deployKnativeReservedPaths))
+			}
+		}
+		for _, probe := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
+			pv, present := cm[probe]
+			if !present {
+				if probe != "startupProbe" {
+					p.add(cp+"."+probe, "required here: the platform must know when the function is ready and alive")
+				}
+				continue
+			}
+			pm := deployMap(pv)
+			var handlers []string
+			for _, h := range []string{"httpGet", "tcpSocket", "exec", "grpc"} {
+				if _, ok := pm[h]; ok {
+					handlers = append(handlers, h)
+				}
+			}
+			if len(handlers) != 1 || (handlers[0] != "httpGet" && handlers[0] != "tcpSocket") {
+				p.add(cp+"."+probe, fmt.Sprintf("want exactly one of httpGet or tcpSocket, got %v", handlers))
+				continue
+			}
+			hv, hasPort := deployMap(pm[handlers[0]])["port"]
+			if !hasPort || len(ports) != 1 {
+				continue // no port: Knative uses the container port
+			}
+			if n, ok := deployInt(hv); ok {
+				if n != ports[0].n {
+					p.add(cp+"."+probe+"."+handlers[0]+".port", fmt.Sprintf("%d: must be the container port %d", n, ports[0].n))
+				}
+			} else if s, _ := hv.(string); s != ports[0].name || s == "" {
+				p.add(cp+"."+probe+"."+handlers[0]+".port", fmt.Sprintf("%q: must be the container port %d or its name", s, ports[0].n))
+			}
+			if handlers[0] == "httpGet" && !strings.HasPrefix(deployStr(pm, "httpGet", "path"), "/") {
+				p.add(cp+"."+probe+".httpGet.path", "want an absolute path such as /readyz")
+			}
+		}
+	}
+}
+
+// deployKnativeAutoscalingRules checks the autoscaling.knative.dev/ annotations of a Revision
+// template: known keys (a typo is ignored by Knative, silently) and parseable values.
+func deployKnativeAutoscalingRules(p *deployProblems, ann map[string]any) {
+	num := func(k string) (float64, bool) {
+		s, _ := ann["autoscaling.knative.dev/"+k].(string)
+		if s == "" {
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			p.add("spec.template.metadata.annotations[autoscaling.knative.dev/"+k+"]", fmt.Sprintf("%q is not a number", s))
+			return 0, false
+		}
+		return f, true
+	}
+	for _, k := range deploySortedKeys(ann) {
+		short, ok := strings.CutPrefix(k, "autoscaling.knative.dev/")
+		if !ok {
+			continue
+		}
+		path := "spec.template.metadata.annotations[" + k + "]"
+		if !slices.Contains(deployKnativeAutoscaling, short) {
+			p.add(path, "unknown autoscaling annotation (Knative ignores it)")
+			continue
+		}
+		s, _ := ann[k].(string)
+		switch short {
+		case "class":
+			if s != "kpa.autoscaling.knative.dev" && s != "hpa.autoscaling.knative.dev" {
+				p.add(path, fmt.Sprintf("%q: want kpa.autoscaling.knative.dev or hpa.autoscaling.knative.dev", s))
+			}
+		case "metric":
+			if !slices.Contains([]string{"concurrency", "rps", "cpu", "memory"}, s) {
+				p.add(path, fmt.Sprintf("%q: want concurrency, rps, cpu or memory", s))
+			}
+		case "window", "scale-down-delay", "scale-to-zero-pod-retention-period":
+			if _, err := time.ParseDuration(s); err != nil {
+				p.add(path, fmt.Sprintf("%q is not a duration such as 60s", s))
+			}
+		case "min-scale", "minScale", "max-scale", "maxScale", "initial-scale", "initialScale", "activation-scale":
+			if n, err := strconv.Atoi(s); err != nil || n < 0 {
+				p.add(path, fmt.Sprintf("%q: want an integer >= 0", s))
+			}
+		}
+	}
+	if t, ok := num("target"); ok && t <= 0 {
+		p.add("spec.template.metadata.annotations[autoscaling.knative.dev/target]", "want > 0")
+	}
+	minS, okMin := num("min-scale")
+	maxS, okMax := num("max-scale")
+	if okMin && okMax && maxS > 0 && minS > maxS {
+		p.add("spec.template.metadata.annotations[autoscaling.knative.dev/min-scale]", fmt.Sprintf("%v is above max-scale %v", minS, maxS))
+	}
+}
+
+// deployKafkaTopicRules checks a Strimzi KafkaTopic: the cluster label the Topic Operator
+// selects on, and explicit partitions and replicas of at least one.
+func deployKafkaTopicRules(p *deployProblems, obj map[string]any) {
+	if s, _ := deployMap(obj, "metadata", "labels")["strimzi.io/cluster"].(string); s == "" {
+		p.add("metadata.labels[strimzi.io/cluster]", "required: the Topic Operator ignores a KafkaTopic without it")
+	}
+	for _, f := range []string{"partitions", "replicas"} {
+		n, ok := deployInt(deployMap(obj, "spec")[f])
+		if !ok || n < 1 {
+			p.add("spec."+f, "want an explicit integer >= 1 (not the broker default)")
+		}
+	}
+	for _, k := range deploySortedKeys(deployMap(obj, "spec", "config")) {
+		switch deployMap(obj, "spec", "config")[k].(type) {
+		case string, json.Number, bool:
+		default:
+			p.add("spec.config."+k, "want a string, number or boolean")
+		}
+	}
+}
+
+// deploySecretRules checks a core v1 Secret structurally (no CRD schema for it).
+func deploySecretRules(p *deployProblems, obj map[string]any) {
+	deployAllowKeys(p, obj, "", "apiVersion", "kind", "metadata", "type", "data", "stringData", "immutable")
+	if t, ok := obj["type"]; ok {
+		if s, _ := t.(string); s == "" {
+			p.add("type", "want a string such as Opaque")
+		}
+	}
+	keyRE := regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	total := 0
+	for _, field := range []string{"data", "stringData"} {
+		v, present := obj[field]
+		if !present {
+			continue
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			p.add(field, "must be a mapping of strings")
+			continue
+		}
+		for _, k := range deploySortedKeys(m) {
+			total++
+			if !keyRE.MatchString(k) {
+				p.add(field+"."+k, "invalid key: alphanumerics, '-', '_', '.'")
+			}
+			s, ok := m[k].(string)
+			if !ok {
+				p.add(field+"."+k, "value must be a string (quote it)")
+				continue
+			}
+			if field == "data" {
+				if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+					p.add(field+"."+k, "data values are base64; use stringData for plain text")
+				}
+			}
+		}
+	}
+	if total == 0 {
+		p.add("", "a Secret with no data or stringData")
+	}
+}
+
+// deployKafkaSinkRules checks a KafkaSink (eventing-kafka-broker, eventing.knative.dev/v1alpha1)
+// structurally: the fields of its spec and the required topic and bootstrap servers.
+func deployKafkaSinkRules(p *deployProblems, obj map[string]any) {
+	deployAllowKeys(p, obj, "", "apiVersion", "kind", "metadata", "spec")
+	spec := deployMap(obj, "spec")
+	if spec == nil {
+		p.add("spec", "required")
+		return
+	}
+	deployAllowKeys(p, spec, "spec", "topic", "numPartitions", "replicationFactor", "bootstrapServers", "contentMode", "auth")
+	if deployStr(spec, "topic") == "" {
+		p.add("spec.topic", "required")
+	}
+	servers, _ := spec["bootstrapServers"].([]any)
+	if len(servers) == 0 {
+		p.add("spec.bootstrapServers", "required: a list of host:port")
+	}
+	for i, s := range servers {
+		if str, _ := s.(string); !strings.Contains(str, ":") {
+			p.add(fmt.Sprintf("spec.bootstrapServers[%d]", i), fmt.Sprintf("%v: want host:port", s))
+		}
+	}
+	if m, ok := spec["contentMode"]; ok && m != "binary" && m != "structured" {
+		p.add("spec.contentMode", fmt.Sprintf("%v: want binary or structured", m))
+	}
+	for _, f := range []string{"numPartitions", "replicationFactor"} {
+		if v, ok := spec[f]; ok {
+			if n, ok := deployInt(v); !ok || n < 1 {
+				p.add("spec."+f, "want an integer >= 1")
+			}
+		}
+	}
+	if a, ok := spec["auth"]; ok {
+		deployAllowKeys(p, deployMap(a), "spec.auth", "secret")
+		deployAllowKeys(p, deployMap(a, "secret"), "spec.auth.secret", "ref")
+		deployAllowKeys(p, deployMap(a, "secret", "ref"), "spec.auth.secret.ref", "name")
+		if deployStr(a, "secret", "ref", "name") == "" {
+			p.add("spec.auth.secret.ref.name", "required when auth is set")
+		}
+	}
+}
+
+func deployAllowKeys(p *deployProblems, m map[string]any, path string, allowed ...string) {
+	for _, k := range deploySortedKeys(m) {
+		if !slices.Contains(allowed, k) {
+			kp := k
+			if path != "" {
+				kp = path + "." + k
+			}
+			p.add(kp, fmt.Sprintf("unknown field; want one of %v", allowed))
+		}
+	}
+}
+
+// deployMap follows keys through nested mappings; nil when a step is missing or not a mapping.
+func deployMap(v any, keys ...string) map[string]any {
+	for _, k := range keys {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func deployStr(v any, keys ...string) string {
+	if len(keys) == 0 {
+		s, _ := v.(string)
+		return s
+	}
+	s, _ := deployMap(v, keys[:len(keys)-1]...)[keys[len(keys)-1]].(string)
+	return s
+}
+
+// deployInt reads an integral JSON number.
+func deployInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	case float64:
+		return int64(n), n == math.Trunc(n)
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	}
+	return 0, false
+}
+
+func deploySortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// deployClone deep-copies a decoded document, so a test can break its copy.
+func deployClone(obj map[string]any) map[string]any {
+	var cp func(any) any
+	cp = func(v any) any {
+		switch t := v.(type) {
+		case map[string]any:
+			m := make(map[string]any, len(t))
+			for k, e := range t {
+				m[k] = cp(e)
+			}
+			return m
+		case []any:
+			s := make([]any, len(t))
+			for i, e := range t {
+				s[i] = cp(e)
+			}
+			return s
+		}
+		return v
+	}
+	return cp(obj).(map[string]any)
+}
+
+// TestDeployManifestsValid validates every manifest in infra/knative.
+func TestDeployManifestsValid(t *testing.T) {
+	v := deployNewValidator(t)
+	docs := deployLoadDocs(t, deployKnativeDir)
+	seen := map[string]string{}
+	for _, d := range docs {
+		t.Run(d.file+"#"+strconv.Itoa(d.idx), func(t *testing.T) {
+			for _, problem := range v.validate(d.obj) {
+				t.Errorf("%s: %s", d, problem)
+			}
+		})
+		id := d.gvk() + " " + deployStr(d.obj, "metadata", "namespace") + "/" + deployStr(d.obj, "metadata", "name")
+		if prev, dup := seen[id]; dup {
+			t.Errorf("%s and %s declare the same object %s (kustomize refuses duplicates)", prev, d, id)
+		}
+		seen[id] = d.String()
+	}
+}
+
+// TestDeployManifestReferences checks what ties the manifests together: the Secret keys the
+// Services read exist in the Secret template, the topics that sources and sinks name are
+// declared KafkaTopics, and KafkaSources deliver to Services declared here.
+func TestDeployManifestReferences(t *testing.T) {
+	docs := deployLoadDocs(t, deployKnativeDir)
+	// Objects are keyed "namespace/name": a reference without a namespace stays in its own.
+	secrets := map[string]map[string]bool{} // -> keys
+	topics := map[string]bool{}             // topic names (any namespace)
+	services := map[string]bool{}
+	sinks := map[string]bool{}
+	bootstrap := map[string]bool{} // the bootstrap services of the Strimzi clusters the topics name
+	for _, d := range docs {
+		ns, name := deployStr(d.obj, "metadata", "namespace"), deployStr(d.obj, "metadata", "name")
+		switch deployStr(d.obj, "kind") {
+		case "Secret":
+			keys := map[string]bool{}
+			for _, f := range []string{"data", "stringData"} {
+				for k := range deployMap(d.obj, f) {
+					keys[k] = true
+				}
+			}
+			secrets[ns+"/"+name] = keys
+		case "KafkaTopic":
+			if tn := deployStr(d.obj, "spec", "topicName"); tn != "" {
+				name = tn
+			}
+			topics[name] = true
+			cluster, _ := deployMap(d.obj, "metadata", "labels")["strimzi.io/cluster"].(string)
+			bootstrap[cluster+"-kafka-bootstrap."+ns] = true
+		case "Service":
+			services[ns+"/"+name] = true
+		case "KafkaSink":
+			sinks[ns+"/"+name] = true
+		}
+	}
+	// A Strimzi bootstrap address (<cluster>-kafka-bootstrap.<namespace>[.svc…]:port) must be the
+	// cluster and namespace the KafkaTopics are declared for, or the topics land elsewhere.
+	strimziAddr := regexp.MustCompile(`^([a-z0-9-]+-kafka-bootstrap)\.([a-z0-9-]+)(\.svc.*)?:\d+$`)
+	checkBrokers := func(d deployDoc, what string, addrs []string) {
+		for _, a := range addrs {
+			if m := strimziAddr.FindStringSubmatch(strings.TrimSpace(a)); m != nil && !bootstrap[m[1]+"."+m[2]] {
+				t.Errorf("%s: %s %q is not the bootstrap service of the Strimzi cluster and namespace the KafkaTopics name (%v)",
+					d, what, a, slices.Sorted(maps.Keys(bootstrap)))
+			}
+		}
+	}
+	needKey := func(d deployDoc, secret, key string) {
+		ns := deployStr(d.obj, "metadata", "namespace")
+		keys, ok := secrets[ns+"/"+secret]
+		switch {
+		case !ok:
+			t.Errorf("%s reads Secret %s/%s, which no manifest here declares (secret.example.yaml)", d, ns, secret)
+		case key != "" && !keys[key]:
+			t.Errorf("%s reads key %q of Secret %q, which the template lacks", d, key, secret)
+		}
+	}
+	refKey := func(d deployDoc, ref map[string]any) string {
+		ns := deployStr(ref, "namespace")
+		if ns == "" {
+			ns = deployStr(d.obj, "metadata", "namespace")
+		}
+		return ns + "/" + deployStr(ref, "name")
+	}
+	for _, d := range docs {
+		servers, _ := deployMap(d.obj, "spec")["bootstrapServers"].([]any)
+		var addrs []string
+		for _, s := range servers {
+			if str, ok := s.(string); ok {
+				addrs = append(addrs, strings.Split(str, ",")...)
+			}
+		}
+		checkBrokers(d, "bootstrap server", addrs)
+		switch deployStr(d.obj, "kind") {
+		case "Service":
+			spec := deployMap(d.obj, "spec", "template", "spec")
+			vols, _ := spec["volumes"].([]any)
+			for _, v := range vols {
+				if s := deployMap(v, "secret"); s != nil {
+					items, _ := s["items"].([]any)
+					if len(items) == 0 {
+						needKey(d, deployStr(s, "secretName"), "")
+					}
+					for _, it := range items {
+						needKey(d, deployStr(s, "secretName"), deployStr(it, "key"))
+					}
+				}
+			}
+			containers, _ := spec["containers"].([]any)
+			for _, c := range containers {
+				envs, _ := deployMap(c)["env"].([]any)
+				for _, e := range envs {
+					if ref := deployMap(e, "valueFrom", "secretKeyRef"); ref != nil {
+						needKey(d, deployStr(ref, "name"), deployStr(ref, "key"))
+					}
+					if deployStr(e, "name") == "KAFKA_BROKERS" {
+						checkBrokers(d, "KAFKA_BROKERS", strings.Split(deployStr(e, "value"), ","))
+					}
+				}
+				from, _ := deployMap(c)["envFrom"].([]any)
+				for _, f := range from {
+					if ref := deployMap(f, "secretRef"); ref != nil {
+						needKey(d, deployStr(ref, "name"), "")
+					}
+				}
+			}
+		case "KafkaSink":
+			if tp := deployStr(d.obj, "spec", "topic"); !topics[tp] {
+				t.Errorf("%s writes to topic %q, which no KafkaTopic here declares", d, tp)
+			}
+		case "KafkaSource":
+			tl, _ := deployMap(d.obj, "spec")["topics"].([]any)
+			for _, tp := range tl {
+				if s, _ := tp.(string); !topics[s] {
+					t.Errorf("%s reads topic %v, which no KafkaTopic here declares", d, tp)
+				}
+			}
+			if ref := deployMap(d.obj, "spec", "sink", "ref"); ref != nil && deployStr(ref, "kind") == "Service" {
+				if n := refKey(d, ref); !services[n] {
+					t.Errorf("%s delivers to Service %s, which no manifest here declares", d, n)
+				}
+			}
+			if ref := deployMap(d.obj, "spec", "delivery", "deadLetterSink", "ref"); ref != nil && deployStr(ref, "kind") == "KafkaSink" {
+				if n := refKey(d, ref); !sinks[n] {
+					t.Errorf("%s dead-letters to KafkaSink %s, which no manifest here declares", d, n)
+				}
+			}
+		}
+	}
+}
+
+// TestDeployValidatorRejectsBrokenManifests breaks a copy of each manifest in the ways a real
+// cluster would silently accept or a webhook would refuse, and requires the validator to say so.
+func TestDeployValidatorRejectsBrokenManifests(t *testing.T) {
+	v := deployNewValidator(t)
+	docs := deployLoadDocs(t, deployKnativeDir)
+
+	container := func(o map[string]any) map[string]any {
+		return deployMap(deployMap(o, "spec", "template", "spec")["containers"].([]any)[0])
+	}
+	templateAnn := func(o map[string]any) map[string]any {
+		return deployMap(o, "spec", "template", "metadata", "annotations")
+	}
+	ensureMap := func(parent map[string]any, key string) map[string]any {
+		if m, ok := parent[key].(map[string]any); ok {
+			return m
+		}
+		m := map[string]any{}
+		parent[key] = m
+		return m
+	}
+	tests := []struct {
+		name   string
+		kind   string // "" applies to every document
+		mutate func(o map[string]any)
+		want   string
+	}{
+		{"typo at the top level", "", func(o map[string]any) { o["sepc"] = o["spec"] }, "sepc: unknown field"},
+		{"typo in metadata", "", func(o map[string]any) { deployMap(o, "metadata")["label"] = map[string]any{"a": "b"} }, "metadata.label: unknown ObjectMeta field"},
+		{"unquoted label value", "", func(o map[string]any) { ensureMap(deployMap(o, "metadata"), "labels")["enabled"] = true }, "is not a string"},
+		{"no name", "", func(o map[string]any) { delete(deployMap(o, "metadata"), "name") }, "metadata.name: required"},
+
+		{"typo in containerConcurrency", "Service", func(o map[string]any) {
+			s := deployMap(o, "spec", "template", "spec")
+			s["containerConcurency"] = s["containerConcurrency"]
+		}, "spec.template.spec.containerConcurency: unknown field"},
+		{"typo in a probe", "Service", func(o map[string]any) { deployMap(container(o), "readinessProbe")["periodSecond"] = json.Number("2") },
+			"readinessProbe.periodSecond: unknown field"},
+		{"typo in a container field", "Service", func(o map[string]any) { container(o)["resource"] = container(o)["resources"] },
+			"containers[0].resource: unknown field"},
+		{"wrong type", "Service", func(o map[string]any) { deployMap(o, "spec", "template", "spec")["containerConcurrency"] = "many" }, "schema:"},
+		{"autoscaling annotation on the Service metadata", "Service", func(o map[string]any) {
+			ensureMap(deployMap(o, "metadata"), "annotations")["autoscaling.knative.dev/min-scale"] = "0"
+		}, "belong in spec.template.metadata.annotations"},
+		{"misspelt autoscaling annotation", "Service", func(o map[string]any) { templateAnn(o)["autoscaling.knative.dev/min-scales"] = "0" },
+			"unknown autoscaling annotation"},
+		{"bad autoscaling value", "Service", func(o map[string]any) { templateAnn(o)["autoscaling.knative.dev/max-scale"] = "ten" }, "want an integer"},
+		{"reserved port", "Service", func(o map[string]any) {
+			deployMap(container(o)["ports"].([]any)[0])["containerPort"] = json.Number("8012")
+		}, "8012 is reserved"},
+		{"reserved env var", "Service", func(o map[string]any) {
+			container(o)["env"] = append(container(o)["env"].([]any), map[string]any{"name": "PORT", "value": "9000"})
+		}, "PORT is reserved"},
+		{"two ports", "Service", func(o map[string]any) {
+			container(o)["ports"] = append(container(o)["ports"].([]any), map[string]any{"containerPort": json.Number("9000")})
+		}, "want exactly one container port"},
+		{"exec probe", "Service", func(o map[string]any) {
+			container(o)["livenessProbe"] = map[string]any{"exec": map[string]any{"command": []any{"/function", "-health"}}}
+		}, "want exactly one of httpGet or tcpSocket"},
+		{"probe on another port", "Service", func(o map[string]any) {
+			deployMap(container(o), "readinessProbe", "httpGet")["port"] = json.Number("9000")
+		}, "must be the container port"},
+		{"no readiness probe", "Service", func(o map[string]any) { delete(container(o), "readinessProbe") }, "readinessProbe: required"},
+		{"second container", "Service", func(o map[string]any) {
+			s := deployMap(o, "spec", "template", "spec")
+			s["containers"] = append(s["containers"].([]any), map[string]any{"image": "busybox:1.37"})
+		}, "want exactly one container"},
+
+		{"no cluster label", "KafkaTopic", func(o map[string]any) { delete(deployMap(o, "metadata", "labels"), "strimzi.io/cluster") },
+			"strimzi.io/cluster"},
+		{"zero partitions", "KafkaTopic", func(o map[string]any) { deployMap(o, "spec")["partitions"] = json.Number("0") }, "spec.partitions"},
+		{"no replicas", "KafkaTopic", func(o map[string]any) { delete(deployMap(o, "spec"), "replicas") }, "spec.replicas"},
+		{"typo in partitions", "KafkaTopic", func(o map[string]any) { deployMap(o, "spec")["partition"] = json.Number("3") },
+			"spec.partition: unknown field"},
+
+		{"typo in stringData", "Secret", func(o map[string]any) { o["stringdata"] = o["stringData"] }, "stringdata: unknown field"},
+		{"data not base64", "Secret", func(o map[string]any) { o["data"] = map[string]any{"database-password": "not base64!"} }, "base64"},
+
+		{"typo in KafkaSink spec", "KafkaSink", func(o map[string]any) { deployMap(o, "spec")["topics"] = []any{"sentence-dlq"} }, "spec.topics: unknown field"},
+		{"KafkaSink without topic", "KafkaSink", func(o map[string]any) { delete(deployMap(o, "spec"), "topic") }, "spec.topic: required"},
+
+		{"typo in KafkaSource spec", "KafkaSource", func(o map[string]any) { deployMap(o, "spec")["consumergroup"] = "x" },
+			"spec.consumergroup: unknown field"},
+		{"typo in KafkaSource delivery", "KafkaSource", func(o map[string]any) { ensureMap(deployMap(o, "spec"), "delivery")["retries"] = json.Number("3") },
+			"spec.delivery.retries: unknown field"},
+	}
+
+	broken := map[string]int{}
+	kinds := map[string]bool{}
+	for _, d := range docs {
+		kinds[deployStr(d.obj, "kind")] = true
+	}
+	for _, tt := range tests {
+		if tt.kind != "" && !kinds[tt.kind] {
+			t.Logf("%s: no %s manifest in %s yet; case not run", tt.name, tt.kind, deployKnativeDir)
+		}
+		for _, d := range docs {
+			if tt.kind != "" && deployStr(d.obj, "kind") != tt.kind {
+				continue
+			}
+			t.Run(tt.name+"/"+d.file+"#"+strconv.Itoa(d.idx), func(t *testing.T) {
+				obj := deployClone(d.obj)
+				tt.mutate(obj)
+				problems := v.validate(obj)
+				if !slices.ContainsFunc(problems, func(s string) bool { return strings.Contains(s, tt.want) }) {
+					t.Errorf("validate(%s broken by %q) = %q, want a problem containing %q", d, tt.name, problems, tt.want)
+				}
+			})
+			broken[d.String()]++
+		}
+	}
+	for _, d := range docs {
+		if broken[d.String()] == 0 {
+			t.Errorf("%s: no broken copy of it was tried", d)
+		}
+	}
+}
+
+// deployKustomization reads infra/knative/kustomization.yaml.
+func deployKustomization(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(deployKnativeDir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := deployDecodeYAML(data)
+	if err != nil || len(vals) != 1 {
+		t.Fatalf("kustomization.yaml: want one YAML document, got %d (%v)", len(vals), err)
+	}
+	k, ok := vals[0].(map[string]any)
+	if !ok {
+		t.Fatal("kustomization.yaml: not a mapping")
+	}
+	return k
+}
+
+// TestDeployKustomization checks that `kubectl apply -k infra/knative` applies every manifest
+// of the folder: the listed resources exist and cover every manifest but the *.example.yaml
+// templates, and every image the Services name is rewritten by an images: entry.
+func TestDeployKustomization(t *testing.T) {
+	k := deployKustomization(t)
+	var p deployProblems
+	if deployStr(k, "apiVersion") != "kustomize.config.k8s.io/v1beta1" || deployStr(k, "kind") != "Kustomization" {
+		p.add("", "want apiVersion kustomize.config.k8s.io/v1beta1, kind Kustomization")
+	}
+	deployAllowKeys(&p, k, "", "apiVersion", "kind", "resources", "namespace", "namePrefix", "nameSuffix",
+		"labels", "commonLabels", "commonAnnotations", "images", "patches", "replicas", "replacements",
+		"configMapGenerator", "secretGenerator", "generatorOptions", "components", "buildMetadata",
+		"openapi", "crds", "configurations", "transformers", "generators", "validators", "sortOptions")
+	for _, s := range p {
+		t.Error("kustomization.yaml: " + s)
+	}
+	// Every object lands in a namespace of its own choosing whatever the kubectl context: either
+	// each manifest names it, or the kustomization sets one for all, which must then not move the
+	// KafkaTopics away from the namespace their Topic Operator watches.
+	kns := deployStr(k, "namespace")
+	for _, d := range deployLoadDocs(t, deployKnativeDir) {
+		ns := deployStr(d.obj, "metadata", "namespace")
+		switch {
+		case kns == "" && ns == "":
+			t.Errorf("%s: no metadata.namespace and kustomization.yaml sets none: it would land in the kubectl context's namespace", d)
+		case kns != "" && ns != "" && ns != kns && deployStr(d.obj, "kind") == "KafkaTopic":
+			t.Errorf("%s: kustomization.yaml's namespace %q would move it out of %q, where its Topic Operator watches", d, kns, ns)
+		}
+	}
+
+	listed := map[string]bool{}
+	var missing []string
+	resources, _ := k["resources"].([]any)
+	for _, r := range resources {
+		name, _ := r.(string)
+		if name == "" || strings.Contains(name, "/") {
+			t.Errorf("kustomization.yaml: resource %v: want a file name in infra/knative", r)
+			continue
+		}
+		if listed[name] {
+			t.Errorf("kustomization.yaml: %s listed twice", name)
+		}
+		listed[name] = true
+		if _, err := os.Stat(filepath.Join(deployKnativeDir, name)); err != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("kustomization.yaml lists %d file(s) that do not exist: %v; it references %v, so "+
+			"`kubectl apply -k infra/knative` fails until they are written (the KafkaSources and the KafkaSink "+
+			"come with the delivery work)", len(missing), missing, slices.Sorted(maps.Keys(listed)))
+	}
+	for _, f := range deployManifestFiles(t, deployKnativeDir) {
+		if strings.HasSuffix(f, ".example.yaml") {
+			if listed[f] {
+				t.Errorf("kustomization.yaml lists %s: a template of placeholders must not be applied (it would overwrite real secrets)", f)
+			}
+			continue
+		}
+		if !listed[f] {
+			t.Errorf("%s is not in kustomization.yaml's resources: `kubectl apply -k` would skip it", f)
+		}
+	}
+
+	images := map[string]bool{}
+	imgs, _ := k["images"].([]any)
+	for _, i := range imgs {
+		images[deployStr(i, "name")] = true
+	}
+	used := map[string]bool{}
+	for _, d := range deployLoadDocs(t, deployKnativeDir) {
+		if deployStr(d.obj, "kind") != "Service" {
+			continue
+		}
+		cs, _ := deployMap(d.obj, "spec", "template", "spec")["containers"].([]any)
+		for _, c := range cs {
+			img := deployStr(c, "image")
+			used[img] = true
+			if !images[img] {
+				t.Errorf("%s: image %q has no images: entry in kustomization.yaml, so it deploys the placeholder", d, img)
+			}
+		}
+	}
+	for img := range images {
+		if !used[img] {
+			t.Errorf("kustomization.yaml: images entry %q matches no container", img)
+		}
+	}
+}
+
+// The function fields faas-cli's stack file knows (stack.Function), and its top-level and
+// provider fields.
+var (
+	deployStackFunctionFields = []string{"name", "lang", "handler", "image", "fprocess", "environment",
+		"secrets", "skip_build", "constraints", "environment_file", "labels", "annotations", "limits",
+		"requests", "readonly_root_filesystem", "build_args", "build_options", "platforms", "namespace"}
+	deployStackTopFields      = []string{"version", "provider", "functions", "configuration"}
+	deployStackProviderFields = []string{"name", "gateway", "network"}
+)
+
+// TestStackYAML checks stack.yml for the shape faas-cli requires and what the kafka-connector,
+// the queue-worker and faas-netes read from it.
+func TestStackYAML(t *testing.T) {
+	data, err := os.ReadFile(deployStackFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := deployDecodeYAML(data)
+	if err != nil || len(vals) != 1 {
+		t.Fatalf("stack.yml: want one YAML document, got %d (%v)", len(vals), err)
+	}
+	stack, _ := vals[0].(map[string]any)
+	var p deployProblems
+	deployAllowKeys(&p, stack, "", deployStackTopFields...)
+	switch v := stack["version"].(type) {
+	case string:
+		if v != "1.0" {
+			p.add("version", fmt.Sprintf("%q: want 1.0", v))
+		}
+	case json.Number:
+		if v.String() != "1" && v.String() != "1.0" {
+			p.add("version", fmt.Sprintf("%s: want 1.0", v))
+		}
+	default:
+		p.add("version", "required: 1.0")
+	}
+	provider := deployMap(stack, "provider")
+	deployAllowKeys(&p, provider, "provider", deployStackProviderFields...)
+	if deployStr(provider, "name") != "openfaas" {
+		p.add("provider.name", fmt.Sprintf("%q: want openfaas", deployStr(provider, "name")))
+	}
+	if u, err := url.Parse(deployStr(provider, "gateway")); err != nil || u.Scheme == "" || u.Host == "" {
+		p.add("provider.gateway", "want the gateway's URL")
+	}
+	functions := deployMap(stack, "functions")
+	if len(functions) == 0 {
+		p.add("functions", "required")
+	}
+	cmds := deployDockerfileCmds(t)
+	for _, name := range deploySortedKeys(functions) {
+		fp := "functions." + name
+		fn := deployMap(functions, name)
+		if fn == nil {
+			p.add(fp, "must be a mapping")
+			continue
+		}
+		deployAllowKeys(&p, fn, fp, deployStackFunctionFields...)
+		lang, handler, image := deployStr(fn, "lang"), deployStr(fn, "handler"), deployStr(fn, "image")
+		if image == "" && (lang == "" || handler == "") {
+			p.add(fp, "needs image, or lang and handler")
+		}
+		if strings.HasSuffix(image, ":latest") {
+			p.add(fp+".image", "pin a tag, not latest")
+		}
+		if lang == "dockerfile" {
+			if _, err := os.Stat(filepath.Join(deployRepoRoot, handler, "Dockerfile")); err != nil {
+				p.add(fp+".handler", fmt.Sprintf("lang dockerfile needs a Dockerfile in the handler folder: %v", err))
+			}
+			if c := deployStr(fn, "build_args", "CMD"); !slices.Contains(cmds, c) {
+				p.add(fp+".build_args.CMD", fmt.Sprintf("%q: want one of the Dockerfile's %v", c, cmds))
+			}
+		}
+		for _, field := range []string{"environment", "labels", "annotations", "build_args"} {
+			for _, k := range deploySortedKeys(deployMap(fn, field)) {
+				if _, ok := deployMap(fn, field)[k].(string); !ok {
+					p.add(fp+"."+field+"."+k, "want a string (quote it)")
+				}
+			}
+		}
+		if deployStr(fn, "labels", "com.openfaas.scale.zero") != "true" {
+			p.add(fp+".labels[com.openfaas.scale.zero]", `want "true": functions scale to zero`)
+		}
+		// Every secret file the environment points at is a secret the function mounts.
+		secrets := map[string]bool{}
+		sl, _ := fn["secrets"].([]any)
+		for _, s := range sl {
+			secrets[deployStr(s)] = true
+		}
+		for _, k := range deploySortedKeys(deployMap(fn, "environment")) {
+			val := deployStr(fn, "environment", k)
+			if sec, ok := strings.CutPrefix(val, "/var/openfaas/secrets/"); ok && !secrets[sec] {
+				p.add(fp+".environment."+k, fmt.Sprintf("reads secret %q, which is not in the function's secrets", sec))
+			}
+		}
+		if _, ok := deployMap(fn, "environment")["PORT"]; ok {
+			p.add(fp+".environment.PORT", "faas-netes routes to 8080, the default; do not move it")
+		}
+	}
+	for _, name := range []string{"score", "index"} {
+		fp := "functions." + name
+		if deployMap(functions, name) == nil {
+			p.add(fp, "required")
+			continue
+		}
+		ann := deployMap(functions, name, "annotations")
+		if deployStr(ann, "topic") != "sentence" {
+			p.add(fp+".annotations.topic", "want sentence: the kafka-connector invokes functions by this annotation")
+		}
+		codes := strings.Split(deployStr(ann, "com.openfaas.retry.codes"), ",")
+		for _, want := range []string{"429", "503"} {
+			if !slices.Contains(codes, want) {
+				p.add(fp+".annotations[com.openfaas.retry.codes]", fmt.Sprintf("%v lacks %s", codes, want))
+			}
+		}
+		for _, c := range codes {
+			if n, err := strconv.Atoi(strings.TrimSpace(c)); err != nil || n < 400 || n > 599 || (n < 500 && n != 429 && n != 408) {
+				p.add(fp+".annotations[com.openfaas.retry.codes]", fmt.Sprintf("%q: retry only 408, 429 and 5xx; other 4xx are final", c))
+			}
+		}
+		if n, err := strconv.Atoi(deployStr(ann, "com.openfaas.retry.attempts")); err != nil || n < 1 {
+			p.add(fp+".annotations[com.openfaas.retry.attempts]", "want an integer >= 1")
+		}
+		minW, err1 := time.ParseDuration(deployStr(ann, "com.openfaas.retry.min_wait"))
+		maxW, err2 := time.ParseDuration(deployStr(ann, "com.openfaas.retry.max_wait"))
+		if err1 != nil || err2 != nil || minW <= 0 || maxW < minW {
+			p.add(fp+".annotations[com.openfaas.retry.min_wait/max_wait]", "want durations with 0 < min_wait <= max_wait")
+		}
+	}
+	for _, s := range p {
+		t.Error("stack.yml: " + s)
+	}
+}
+
+// deployDockerInstr is one Dockerfile instruction, continuation lines joined.
+type deployDockerInstr struct {
+	line int
+	cmd  string // upper case
+	args string
+}
+
+func deployParseDockerfile(t *testing.T) (instrs []deployDockerInstr, comments []string) {
+	t.Helper()
+	data, err := os.ReadFile(deployDockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	var cur strings.Builder
+	start, n := 0, 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "#") {
+			comments = append(comments, line)
+			continue
+		}
+		if line == "" && cur.Len() == 0 {
+			continue
+		}
+		if cur.Len() == 0 {
+			start = n
+		}
+		cont := strings.HasSuffix(line, "\\")
+		cur.WriteString(strings.TrimSuffix(line, "\\"))
+		cur.WriteByte(' ')
+		if cont {
+			continue
+		}
+		text := strings.TrimSpace(cur.String())
+		cur.Reset()
+		cmd, args, _ := strings.Cut(text, " ")
+		instrs = append(instrs, deployDockerInstr{line: start, cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)})
+	}
+	return instrs, comments
+}
+
+// deployDockerfileCmds returns the binaries the Dockerfile builds: the CMD values its header
+// documents (--build-arg CMD=x) and its ARG CMD default.
+func deployDockerfileCmds(t *testing.T) []string {
+	t.Helper()
+	instrs, comments := deployParseDockerfile(t)
+	re := regexp.MustCompile(`--build-arg\s+CMD=([a-z0-9_-]+)`)
+	var cmds []string
+	for _, c := range comments {
+		for _, m := range re.FindAllStringSubmatch(c, -1) {
+			if !slices.Contains(cmds, m[1]) {
+				cmds = append(cmds, m[1])
+			}
+		}
+	}
+	for _, in := range instrs {
+		if in.cmd == "ARG" && strings.HasPrefix(in.args, "CMD=") {
+			if d := strings.TrimPrefix(in.args, "CMD="); !slices.Contains(cmds, d) {
+				cmds = append(cmds, d)
+			}
+		}
+	}
+	if len(cmds) == 0 {
+		t.Fatal("Dockerfile: documents no CMD choices (# docker build --build-arg CMD=...)")
+	}
+	return cmds
+}
+
+// TestDockerfileLint checks the image rules: multi-stage, a pinned Go builder at least as new as
+// go.mod's, a static build, and a final stage on distroless/static nonroot or scratch with a
+// non-root user, no RUN (there is no shell), EXPOSE 8080 and an exec-form ENTRYPOINT.
+func TestDockerfileLint(t *testing.T) {
+	instrs, _ := deployParseDockerfile(t)
+	globalArgs := map[string]string{}
+	type stage struct {
+		from, name string
+		instrs     []deployDockerInstr
+	}
+	var stages []*stage
+	for _, in := range instrs {
+		switch {
+		case in.cmd == "FROM":
+			f := strings.Fields(in.args)
+			var img, name string
+			for i := 0; i < len(f); i++ {
+				switch {
+				case strings.HasPrefix(f[i], "--"):
+				case strings.EqualFold(f[i], "AS") && i+1 < len(f):
+					name = f[i+1]
+					i++
+				default:
+					img = f[i]
+				}
+			}
+			for k, v := range globalArgs {
+				img = strings.ReplaceAll(img, "${"+k+"}", v)
+				img = strings.ReplaceAll(img, "$"+k, v)
+			}
+			stages = append(stages, &stage{from: img, name: name})
+		case len(stages) == 0 && in.cmd == "ARG":
+			k, v, _ := strings.Cut(in.args, "=")
+			globalArgs[k] = v
+		case len(stages) > 0:
+			s := stages[len(stages)-1]
+			s.instrs = append(s.instrs, in)
+		}
+	}
+	if len(stages) < 2 {
+		t.Fatalf("Dockerfile: %d stage(s); want a multi-stage build (a Go builder, then the runtime image)", len(stages))
+	}
+
+	builder := stages[0]
+	repo, tag, _ := strings.Cut(strings.SplitN(builder.from, "@", 2)[0], ":")
+	if !strings.HasSuffix(repo, "golang") {
+		t.Errorf("Dockerfile: builder FROM %s: want the golang image", builder.from)
+	}
+	if tag == "" || strings.HasPrefix(tag, "latest") || strings.Contains(tag, "$") {
+		t.Errorf("Dockerfile: builder FROM %s: pin a Go version, not latest or an unset ARG", builder.from)
+	}
+	gomod, err := os.ReadFile(filepath.Join(deployRepoRoot, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`).FindSubmatch(gomod); m != nil {
+		want := string(m[1]) + "." + string(m[2])
+		if tm := regexp.MustCompile(`^(\d+)\.(\d+)`).FindStringSubmatch(tag); tm == nil || deployVersionLess(tm[1]+"."+tm[2], want) {
+			t.Errorf("Dockerfile: builder golang:%s is older than go.mod's go %s", tag, want)
+		}
+	}
+	var build string
+	for _, in := range builder.instrs {
+		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
+			build = in.args
+		}
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w"`, "./cmd/${CMD}"} {
+		if !strings.Contains(build, want) {
+			t.Errorf("Dockerfile: the builder's go build lacks %s: %q", want, build)
+		}
+	}
+	if !slices.ContainsFunc(builder.instrs, func(in deployDockerInstr) bool { return in.cmd == "ARG" && strings.HasPrefix(in.args, "CMD") }) {
+		t.Error("Dockerfile: the builder stage declares no ARG CMD (which binary to build)")
+	}
+
+	final := stages[len(stages)-1]
+	switch {
+	case final.from == "scratch":
+	case strings.Contains(final.from, "distroless/static") && strings.Contains(final.from, "nonroot"):
+	default:
+		t.Errorf("Dockerfile: final FROM %s: want distroless/static (a nonroot tag) or scratch", final.from)
+	}
+	var user, entrypoint string
+	exposed := false
+	for _, in := range final.instrs {
+		switch in.cmd {
+		case "RUN":
+			form := "exec-form"
+			if !strings.HasPrefix(in.args, "[") {
+				form = "shell-form"
+			}
+			t.Errorf("Dockerfile:%d: %s RUN in the final stage: it has no shell (and should run nothing)", in.line, form)
+		case "USER":
+			user = in.args
+		case "EXPOSE":
+			exposed = exposed || slices.Contains(strings.Fields(in.args), "8080")
+		case "ENTRYPOINT":
+			entrypoint = in.args
+		case "COPY":
+			if from := regexp.MustCompile(`--from=(\S+)`).FindStringSubmatch(in.args); from != nil &&
+				from[1] != builder.name && from[1] != "0" {
+				t.Errorf("Dockerfile:%d: COPY --from=%s: want the builder stage %q", in.line, from[1], builder.name)
+			}
+		}
+	}
+	uid, _, _ := strings.Cut(user, ":")
+	if uid == "" || uid == "root" || uid == "0" {
+		t.Errorf("Dockerfile: final stage USER %q: want a non-root user such as 65532 (nonroot)", user)
+	}
+	if !exposed {
+		t.Error("Dockerfile: final stage does not EXPOSE 8080")
+	}
+	var ep []string
+	if err := json.Unmarshal([]byte(entrypoint), &ep); err != nil || len(ep) == 0 {
+		t.Errorf("Dockerfile: ENTRYPOINT %q: want exec form [\"/binary\"] (no shell to run a string)", entrypoint)
+	}
+
+	ignore, err := os.ReadFile(filepath.Join(deployRepoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatalf(".dockerignore: %v", err)
+	}
+	lines := strings.Split(string(ignore), "\n")
+	for _, want := range []string{".git", ".stack"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf(".dockerignore lacks %s", want)
+		}
+	}
+}
+
+func deployVersionLess(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range 2 {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+// deployBuildFlags returns the Dockerfile's go build flags for the static build.
+func deployBuildFlags(t *testing.T) (ldflags string) {
+	t.Helper()
+	instrs, _ := deployParseDockerfile(t)
+	for _, in := range instrs {
+		if m := regexp.MustCompile(`-ldflags\s+"([^"]*)"`).FindStringSubmatch(in.args); m != nil && strings.Contains(in.args, "go build") {
+			return m[1]
+		}
+	}
+	t.Fatal(`Dockerfile: no go build -ldflags "..."`)
+	return ""
+}
+
+// deployBuildStatic builds ./cmd/<name> as the Dockerfile does (CGO_ENABLED=0, -trimpath, its
+// -ldflags) for linux into dir. A cmd without Go files yet is skipped outside CI and fails
+// under CI.
+func deployBuildStatic(t *testing.T, name, dir string) string {
+	t.Helper()
+	goFiles, _ := filepath.Glob(filepath.Join(deployRepoRoot, "cmd", name, "*.go"))
+	if len(goFiles) == 0 {
+		msg := fmt.Sprintf("cmd/%s does not exist yet", name)
+		if testenv.InCI() {
+			t.Fatal("CI is set but " + msg)
+		}
+		t.Skip(msg)
+	}
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags", deployBuildFlags(t), "-o", out, "./cmd/"+name)
+	cmd.Dir = deployRepoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+// TestStaticBinaries proves the Dockerfile's build without Docker: each binary it names builds
+// with CGO_ENABLED=0 and is statically linked (no ELF interpreter, no needed shared libraries),
+// so it runs on distroless/static or scratch. Binary sizes are logged: the image is the binary
+// plus distroless/static's ~2 MiB.
+func TestStaticBinaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries; skipped in -short")
+	}
+	dir := t.TempDir()
+	for _, name := range deployDockerfileCmds(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out := deployBuildStatic(t, name, dir)
+			f, err := elf.Open(out)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			defer f.Close()
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP {
+					t.Errorf("%s has an ELF interpreter (PT_INTERP): dynamically linked", name)
+				}
+			}
+			libs, err := f.ImportedLibraries()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(libs) > 0 {
+				t.Errorf("%s needs shared libraries %v (DT_NEEDED): not static", name, libs)
+			}
+			fi, err := os.Stat(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: static %s binary, %d bytes (%.1f MiB); image ≈ %.1f MiB with distroless/static",
+				name, f.Machine, fi.Size(), float64(fi.Size())/(1<<20), float64(fi.Size())/(1<<20)+2)
+		})
+	}
+}
+
+// deployColdStarts is how many times TestDeployColdStart starts each function.
+const deployColdStarts = 20
+
+// TestDeployColdStart measures cold start the way a scale-from-zero sees it: from starting the
+// process to the first 200 from /readyz, for each function, deployColdStarts times, against the
+// real PostgreSQL, Elasticsearch and Kafka (`make test` provides them). It logs min, p50, p90
+// and max and asserts no timing; it asserts that each start becomes ready and that SIGTERM ends
+// the process with status 0 within SHUTDOWN_TIMEOUT.
+func TestDeployColdStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts binaries; skipped in -short")
+	}
+	dbURL := testenv.DatabaseURL(t)
+	esURL := testenv.ElasticsearchURL(t)
+	brokers := testenv.KafkaBrokers(t)
+	dir := t.TempDir()
+
+	// An isolated schema and index, removed afterwards.
+	id := strings.ReplaceAll(uniqueName("coldstart"), "-", "_")
+	esIndex := strings.ReplaceAll(id, "_", "-")
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+id); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(ctx, "DROP SCHEMA "+id+" CASCADE")
+		_ = conn.Close(ctx)
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(esURL, "/")+"/"+esIndex, nil)
+		if err == nil {
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	})
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", id)
+	u.RawQuery = q.Encode()
+
+	env := map[string][]string{
+		"score":     {"DATABASE_URL=" + u.String()},
+		"index":     {"ELASTICSEARCH_URL=" + esURL, "ES_INDEX=" + esIndex},
+		"dashboard": {"DATABASE_URL=" + u.String(), "ELASTICSEARCH_URL=" + esURL, "ES_INDEX=" + esIndex, "KAFKA_BROKERS=" + brokers},
+	}
+	var summary []string
+	// Sequential on purpose: parallel starts would measure contention, not cold start.
+	for _, name := range deployDockerfileCmds(t) {
+		t.Run(name, func(t *testing.T) {
+			bin := deployBuildStatic(t, name, dir)
+			var times []time.Duration
+			for i := range deployColdStarts {
+				d := deployStartOnce(t, bin, append(slices.Clone(env[name]), "LOG_LEVEL=warn"))
+				if i == 0 {
+					t.Logf("%s: first start (creates the schema or index) %s", name, d)
+				}
+				times = append(times, d)
+			}
+			slices.Sort(times)
+			pct := func(p float64) time.Duration { return times[int(math.Ceil(p*float64(len(times))))-1] }
+			line := fmt.Sprintf("%s: process start to /readyz 200, %d starts: min %s, p50 %s, p90 %s, max %s",
+				name, len(times), times[0], pct(0.5), pct(0.9), times[len(times)-1])
+			t.Log(line)
+			summary = append(summary, line)
+		})
+	}
+	for _, s := range summary {
+		t.Log(s)
+	}
+}
+
+// deployStartOnce starts bin on a free port, returns the time until /readyz answers 200, then
+// sends SIGTERM and requires exit status 0 within 15s.
+func deployStartOnce(t *testing.T, bin string, env []string) time.Duration {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	var logs bytes.Buffer
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append(env, "PORT="+strconv.Itoa(port))...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	client := &http.Client{Timeout: time.Second}
+	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var ready time.Duration
+poll:
+	for {
+		res, err := client.Get(readyURL)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				ready = time.Since(start)
+				break poll
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("%s exited before it was ready: %v\n%s", filepath.Base(bin), err, logs.String())
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("%s: /readyz not 200 within 30s\n%s", filepath.Base(bin), logs.String())
+		case <-tick.C:
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("%s: after SIGTERM: %v, want exit status 0\n%s", filepath.Base(bin), err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Errorf("%s did not exit within 15s of SIGTERM\n%s", filepath.Base(bin), logs.String())
+	}
+	return ready
+}
