@@ -258,6 +258,9 @@ func (s *source) run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
 		kgo.FetchMaxWait(500 * time.Millisecond),
+		// A crashed runner's partitions move on after 10s rather than Kafka's 45s.
+		kgo.SessionTimeout(10 * time.Second),
+		kgo.HeartbeatInterval(time.Second),
 	}, s.r.cfg.KafkaOptions...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -495,6 +498,7 @@ func (s *source) commit(ctx context.Context, only []*partState) {
 	if len(offsets) == 0 {
 		return
 	}
+	s.log.Debug("committing", slog.Any("offsets", offsets))
 	s.cl.CommitOffsetsSync(ctx, offsets, nil)
 	// The client records an offset as committed only when the broker accepted it.
 	committed := s.cl.CommittedOffsets()
