@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -78,22 +79,24 @@ func loadConfig(getenv env.Getenv) (config, error) {
 }
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "score:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
-	scfg, level, err := serve.LoadConfig(os.Getenv)
-	cfg, cerr := loadConfig(os.Getenv)
+// run serves until ctx ends, or runs the subcommand in args.
+func run(ctx context.Context, args []string, getenv env.Getenv, stdout io.Writer) error {
+	scfg, level, err := serve.LoadConfig(getenv)
+	cfg, cerr := loadConfig(getenv)
 	if err := errors.Join(err, cerr); err != nil {
 		return err
 	}
-	log := serve.NewLogger(os.Stdout, level)
+	log := serve.NewLogger(stdout, level)
 	slog.SetDefault(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	pool, err := pgstore.NewPool(ctx, cfg.db) // connects lazily: start-up never waits for PostgreSQL
 	if err != nil {

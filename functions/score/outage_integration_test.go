@@ -200,7 +200,7 @@ func stack(t *testing.T, root, script string) {
 }
 
 // repoRoot returns the directory holding go.mod, above the test's working directory.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
