@@ -167,6 +167,7 @@ func benchHTTP(b *testing.B, bodies [][]byte, bc batch.Config, rate int) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(histogramMean(b, reg, "sentistream_batch_size"), "rows/batch")
+	b.ReportMetric(histogramMean(b, reg, "sentistream_batch_flush_duration_seconds")*1000, "flush-ms")
 	b.ReportMetric(cpu, "cpu-cores")
 	b.ReportMetric(0, "ns/op") // events/s says it better
 }

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -162,8 +163,9 @@ func (h *Handler) ServeEvent(w http.ResponseWriter, r *http.Request) error {
 // isBatch reports whether r is a CloudEvents batch, which is answered per event even when it holds
 // one.
 func isBatch(r *http.Request) bool {
+	const batchType = "application/cloudevents-batch+json"
 	ct := r.Header.Get("Content-Type")
-	return len(ct) >= 36 && ct[:36] == "application/cloudevents-batch+json"
+	return len(ct) >= len(batchType) && strings.EqualFold(ct[:len(batchType)], batchType)
 }
 
 // result is one event's outcome in a batch answer.
