@@ -20,10 +20,27 @@ const WrappedType = "dev.knative.kafka.event"
 // outEvent is one CloudEvent ready to POST in HTTP binary mode: its Ce-* and Content-Type
 // headers, and its data.
 type outEvent struct {
+	vals   headerArena // backs the header values
 	header http.Header
 	body   []byte
 	id     string
 	source string
+}
+
+// headerArena hands out one-element value slices from a shared backing array, so an event's
+// header values cost one allocation instead of one each.
+type headerArena []string
+
+func newHeaderArena(n int) headerArena { return make(headerArena, 0, n) }
+
+// one returns a []string holding v, with no room to grow into its neighbours.
+func (a *headerArena) one(v string) []string {
+	if len(*a) == cap(*a) {
+		*a = make(headerArena, 0, 8)
+	}
+	*a = append(*a, v)
+	n := len(*a)
+	return (*a)[n-1 : n : n]
 }
 
 // wrapper builds the events of one KafkaSource.
@@ -86,10 +103,10 @@ func (w *wrapper) build(rec *kgo.Record) *outEvent {
 		ev = w.wrap(rec)
 	}
 	h := ev.header
-	h[hPartition] = []string{strconv.FormatInt(int64(rec.Partition), 10)}
-	h[hOffset] = []string{strconv.FormatInt(rec.Offset, 10)}
+	h[hPartition] = ev.vals.one(strconv.FormatInt(int64(rec.Partition), 10))
+	h[hOffset] = ev.vals.one(strconv.FormatInt(rec.Offset, 10))
 	for k, v := range w.overrides {
-		h[k] = []string{v}
+		h[k] = ev.vals.one(v)
 	}
 	return ev
 }
@@ -108,12 +125,12 @@ func isStructured(contentType string) bool {
 // they do not make a valid event (KafkaSource then wraps the record).
 func forwardBinary(rec *kgo.Record) *outEvent {
 	h := make(http.Header, len(rec.Headers)+4)
-	ev := &outEvent{header: h, body: rec.Value}
+	ev := &outEvent{vals: newHeaderArena(len(rec.Headers) + 4), header: h, body: rec.Value}
 	var spec string
 	for _, kh := range rec.Headers {
 		switch {
 		case kh.Key == "content-type":
-			h[hContentType] = []string{string(kh.Value)}
+			h[hContentType] = ev.vals.one(string(kh.Value))
 		case strings.HasPrefix(kh.Key, "ce_") && len(kh.Key) > 3:
 			name := kh.Key[3:]
 			if !validExtensionName(name) {
@@ -132,7 +149,7 @@ func forwardBinary(rec *kgo.Record) *outEvent {
 					return nil
 				}
 			}
-			h[ceHeader(name)] = []string{v}
+			h[ceHeader(name)] = ev.vals.one(v)
 		}
 	}
 	if (spec != "1.0" && spec != "0.3") || ev.id == "" || ev.source == "" || h.Get(hType) == "" {
@@ -152,30 +169,31 @@ func structured(value []byte) *outEvent {
 		return nil
 	}
 	h := make(http.Header, 8+len(e.Extensions()))
-	h[hSpecversion] = []string{e.SpecVersion()}
-	h[hID] = []string{e.ID()}
-	h[hSource] = []string{e.Source()}
-	h[hType] = []string{e.Type()}
+	ev := &outEvent{vals: newHeaderArena(10 + len(e.Extensions())), header: h, body: e.Data(), id: e.ID(), source: e.Source()}
+	h[hSpecversion] = ev.vals.one(e.SpecVersion())
+	h[hID] = ev.vals.one(e.ID())
+	h[hSource] = ev.vals.one(e.Source())
+	h[hType] = ev.vals.one(e.Type())
 	if v := e.Subject(); v != "" {
-		h[hSubject] = []string{v}
+		h[hSubject] = ev.vals.one(v)
 	}
 	if t := e.Time(); !t.IsZero() {
-		h[hTime] = []string{types.FormatTime(t)}
+		h[hTime] = ev.vals.one(types.FormatTime(t))
 	}
 	if v := e.DataSchema(); v != "" {
-		h[ceHeader("dataschema")] = []string{v}
+		h[ceHeader("dataschema")] = ev.vals.one(v)
 	}
 	if v := e.DataContentType(); v != "" {
-		h[hContentType] = []string{v}
+		h[hContentType] = ev.vals.one(v)
 	}
 	for name, v := range e.Extensions() {
 		s, err := types.Format(v)
 		if err != nil {
 			return nil
 		}
-		h[ceHeader(name)] = []string{s}
+		h[ceHeader(name)] = ev.vals.one(s)
 	}
-	return &outEvent{header: h, body: e.Data(), id: e.ID(), source: e.Source()}
+	return ev
 }
 
 // safeStructured reports whether the SDK can decode the structured-mode event in raw without
@@ -207,28 +225,29 @@ func (w *wrapper) wrap(rec *kgo.Record) *outEvent {
 	p := strconv.FormatInt(int64(rec.Partition), 10)
 	o := strconv.FormatInt(rec.Offset, 10)
 	ev := &outEvent{
+		vals:   newHeaderArena(12 + len(rec.Headers)),
 		header: h,
 		body:   rec.Value,
 		id:     "partition:" + p + "/offset:" + o,
 		source: w.sourcePrefix + rec.Topic,
 	}
-	h[hSpecversion] = []string{"1.0"}
-	h[hID] = []string{ev.id}
-	h[hSource] = []string{ev.source}
-	h[hType] = []string{WrappedType}
-	h[hSubject] = []string{"partition:" + p + "#" + o}
-	h[hTime] = []string{rec.Timestamp.UTC().Format(time.RFC3339Nano)}
+	h[hSpecversion] = ev.vals.one("1.0")
+	h[hID] = ev.vals.one(ev.id)
+	h[hSource] = ev.vals.one(ev.source)
+	h[hType] = ev.vals.one(WrappedType)
+	h[hSubject] = ev.vals.one("partition:" + p + "#" + o)
+	h[hTime] = ev.vals.one(rec.Timestamp.UTC().Format(time.RFC3339Nano))
 	if len(rec.Key) > 0 {
 		k := strings.ToValidUTF8(string(rec.Key), "\uFFFD")
-		h[hKey] = []string{k}
-		h[hPartKey] = []string{k}
+		h[hKey] = ev.vals.one(k)
+		h[hPartKey] = ev.vals.one(k)
 	}
 	for _, kh := range rec.Headers {
 		if strings.EqualFold(kh.Key, "content-type") {
-			h[hContentType] = []string{strings.ToLower(string(kh.Value))}
+			h[hContentType] = ev.vals.one(strings.ToLower(string(kh.Value)))
 			continue
 		}
-		h[ceHeader("kafkaheader"+extensionChars(kh.Key))] = []string{string(kh.Value)}
+		h[ceHeader("kafkaheader"+extensionChars(kh.Key))] = ev.vals.one(string(kh.Value))
 	}
 	return ev
 }
@@ -258,7 +277,23 @@ func validExtensionName(s string) bool {
 }
 
 // ceHeader returns the canonical HTTP header name of CloudEvent attribute name.
-func ceHeader(name string) string { return textproto.CanonicalMIMEHeaderKey("Ce-" + name) }
+func ceHeader(name string) string {
+	switch name {
+	case "specversion":
+		return hSpecversion
+	case "id":
+		return hID
+	case "source":
+		return hSource
+	case "type":
+		return hType
+	case "subject":
+		return hSubject
+	case "time":
+		return hTime
+	}
+	return textproto.CanonicalMIMEHeaderKey("Ce-" + name)
+}
 
 // validHeaderValues reports whether every value in h can be sent in an HTTP header: no control
 // characters but tab.

@@ -110,17 +110,18 @@ func (r *Runner) newSource(s Source) (*source, error) {
 		return nil, err
 	}
 	src := &source{
-		r:        r,
-		name:     s.Metadata.Name,
-		group:    s.Spec.ConsumerGroup,
-		topics:   s.Spec.Topics,
-		ordered:  s.Spec.Ordering != "unordered",
-		earliest: s.Spec.InitialOffset == "earliest",
-		wrap:     newWrapper(ns, s.Metadata.Name, s.Spec.CEOverrides),
-		dest:     target.String(),
-		log:      r.cfg.Logger.With(slog.String("kafkasource", s.Metadata.Name)),
-		m:        r.cfg.Metrics.forSource(s.Metadata.Name),
-		states:   map[tp]*partState{},
+		r:           r,
+		name:        s.Metadata.Name,
+		group:       s.Spec.ConsumerGroup,
+		topics:      s.Spec.Topics,
+		ordered:     s.Spec.Ordering != "unordered",
+		earliest:    s.Spec.InitialOffset == "earliest",
+		wrap:        newWrapper(ns, s.Metadata.Name, s.Spec.CEOverrides),
+		dest:        target.String(),
+		log:         r.cfg.Logger.With(slog.String("kafkasource", s.Metadata.Name)),
+		m:           r.cfg.Metrics.forSource(s.Metadata.Name),
+		states:      map[tp]*partState{},
+		knNamespace: []string{ns},
 	}
 	src.send = &sender{client: r.cfg.HTTPClient, target: target, namespace: ns, policy: pol, onRetry: src.m.retries.Inc}
 	if src.group == "" {
@@ -223,6 +224,8 @@ type source struct {
 	dlqTopic string // "" when the source has no dead-letter sink
 	log      *slog.Logger
 	m        *sourceMetrics
+	// knNamespace is the Kn-Namespace header value, shared by every event.
+	knNamespace []string
 
 	cl *kgo.Client
 
@@ -238,6 +241,9 @@ type job struct {
 	st  *partState
 	rec *kgo.Record
 }
+
+// preferReply is the Prefer header value; net/http only reads request headers, so events share it.
+var preferReply = []string{"reply"}
 
 // laneCap bounds the records queued per lane, and so what a poll may fetch.
 const laneCap = 1024
@@ -396,8 +402,8 @@ func (s *source) handle(j *job) {
 	defer s.m.inFlight.Dec()
 	start := time.Now()
 	ev := s.wrap.build(j.rec)
-	ev.header["Prefer"] = []string{"reply"}
-	ev.header["Kn-Namespace"] = []string{s.wrap.namespace}
+	ev.header["Prefer"] = preferReply
+	ev.header["Kn-Namespace"] = s.knNamespace
 
 	var res result
 	if validHeaderValues(ev.header) {
