@@ -380,9 +380,10 @@ func TestIndexElasticsearchOutage(t *testing.T) {
 	stopped = false
 	// Retry as the delivery layer would, until every event is accepted (bounded).
 	deadline = time.Now().Add(3 * time.Minute)
+	var lastCodes map[int]int
 	for len(retry) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d events still failing 3 minutes after restart", len(retry))
+			t.Fatalf("%d events still failing 3 minutes after restart (last answers: %v)", len(retry), lastCodes)
 		}
 		codes := make([]int, len(retry))
 		var rw sync.WaitGroup
@@ -395,9 +396,11 @@ func TestIndexElasticsearchOutage(t *testing.T) {
 		}
 		rw.Wait()
 		var still []int
+		lastCodes = map[int]int{}
 		for j, i := range retry {
 			if codes[j] != http.StatusNoContent {
 				still = append(still, i)
+				lastCodes[codes[j]]++
 			}
 		}
 		retry = still
