@@ -374,3 +374,35 @@ func TestRunnerShutdownAbandonsInFlight(t *testing.T) {
 		t.Errorf("committed offset after shutdown = %d, want 3 (the delivered prefix, not the abandoned event)", got)
 	}
 }
+
+// TestRunnerDeadLetterReplayKeepsKey dead-letters a plain record, replays it with [Restore], and
+// checks that the runner forwards the replayed event with the original's identity, so the
+// functions give it the same idempotency key.
+func TestRunnerDeadLetterReplayKeepsKey(t *testing.T) {
+	t.Parallel()
+	k := newKafka(t)
+	topic, dlq := k.topic("runner-replay", 1), k.topic("runner-replay-dlq", 1)
+	s := newSink(t, func(n int, _ *http.Request) (int, string) {
+		if n == 0 {
+			return http.StatusUnprocessableEntity, `{"error":"not yet"}`
+		}
+		return http.StatusNoContent, ""
+	})
+	startRunner(t, k, sourceYAML("score", topic, k.group("runner-replay"), "unordered", dlqDelivery(0, "linear", "PT0.01S")), s.URL, dlq, nil)
+	k.produce(&kgo.Record{Topic: topic, Key: []byte("k1"), Value: []byte(`{"sentence":"replay me"}`)})
+
+	dl := ReadDeadLetter(k.consume(dlq, 1, 20*time.Second)[0])
+	if dl.Code != http.StatusUnprocessableEntity || string(dl.Reason) != `{"error":"not yet"}` {
+		t.Fatalf("dead letter code %d reason %q", dl.Code, dl.Reason)
+	}
+	k.produce(Restore(dl, topic))
+	waitFor(t, 20*time.Second, "the replayed delivery", func() bool { return len(s.requests()) >= 2 })
+	got := s.requests()
+	first, again := decode(t, got[0]), decode(t, got[1])
+	if first.Key != again.Key || first.Key != "kafka:"+topic+"/0/0" {
+		t.Errorf("replayed key %q, first key %q, want both kafka:%s/0/0", again.Key, first.Key, topic)
+	}
+	if o := got[1].header.Get("Ce-Knativekafkaoffset"); o != "1" {
+		t.Errorf("replayed event knativekafkaoffset = %q, want its new offset 1", o)
+	}
+}
