@@ -96,7 +96,6 @@ func TestReindexRestoresEveryDocument(t *testing.T) {
 		if err != nil || len(res.failed) > 0 || res.indexed != 2500 {
 			t.Fatalf("%s: reindex = %+v, %v; want 2500 indexed\n%s", step, res, err, &out)
 		}
-		t.Logf("%s: %s\n%s", step, res.elapsed, &out)
 		if diff := cmp.Diff(want, esDocs(t, x)); diff != "" {
 			t.Errorf("%s: documents (-postgres +elasticsearch):\n%s", step, diff)
 		}

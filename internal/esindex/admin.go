@@ -102,14 +102,20 @@ func (x *Index) FreshName(t time.Time) string {
 }
 
 // CreateFresh creates the concrete index name (which must match the template: see
-// [Index.FreshName]) tuned for a bulk load: no refreshes and no replicas until
-// [Index.FinishFresh]. It installs the template first.
+// [Index.FreshName]) tuned for a bulk load: no refreshes, no replicas and no fsync per request
+// until [Index.FinishFresh]. It installs the template first.
 func (x *Index) CreateFresh(ctx context.Context, name string) (*Index, error) {
 	if err := x.EnsureTemplate(ctx); err != nil {
 		return nil, err
 	}
 	body, _ := json.Marshal(map[string]any{"settings": map[string]any{
-		"index": map[string]any{"refresh_interval": "-1", "number_of_replicas": 0},
+		"index": map[string]any{
+			"refresh_interval":   "-1",
+			"number_of_replicas": 0,
+			// No fsync per bulk request: a crash during the build loses only the build, which
+			// is rerun from PostgreSQL.
+			"translog": map[string]any{"durability": "async"},
+		},
 	}})
 	if _, err := x.call(ctx, http.MethodPut, "/"+name, nil, body, nil, false); err != nil {
 		return nil, err
@@ -117,11 +123,12 @@ func (x *Index) CreateFresh(ctx context.Context, name string) (*Index, error) {
 	return x.Concrete(name), nil
 }
 
-// FinishFresh restores the template's refresh interval and the cluster's replica count on the
-// fresh index x, and refreshes it so that every document is searchable.
+// FinishFresh restores the template's refresh interval and the defaults for replicas and
+// translog durability (fsync per request) on the fresh index x, and refreshes it so that every
+// document is searchable.
 func (x *Index) FinishFresh(ctx context.Context) error {
 	body, _ := json.Marshal(map[string]any{"index": map[string]any{
-		"refresh_interval": "1s", "number_of_replicas": nil,
+		"refresh_interval": "1s", "number_of_replicas": nil, "translog.durability": nil,
 	}})
 	if _, err := x.call(ctx, http.MethodPut, "/"+x.name+"/_settings", nil, body, nil, false); err != nil {
 		return err
