@@ -16,7 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// NewHTTPClient returns the client the runner posts with when [Config].HTTPClient is nil: keep-alive
+// NewHTTPClient returns the client the runner posts to https:// sinks with when [Config].HTTPClient
+// is nil (http:// sinks then get the runner's own minimal client): keep-alive
 // connections, enough idle ones per host for the in-flight bound of several sources, no
 // compression, no client-wide timeout (each attempt has its own).
 func NewHTTPClient() *http.Client {
@@ -50,9 +51,11 @@ func retryable(code int) bool {
 		code == http.StatusConflict || code == http.StatusTooManyRequests
 }
 
-// sender posts events to one sink.
+// sender posts events to one sink: through its own minimal HTTP/1.1 client for an http://
+// sink (raw), else through client.
 type sender struct {
 	client    *http.Client
+	raw       *rawClient // nil: use client
 	target    *url.URL
 	namespace string
 	policy    policy
@@ -90,6 +93,9 @@ func (s *sender) deliver(ctx context.Context, ev *outEvent) (result, error) {
 
 // attempt makes one POST with the per-attempt timeout.
 func (s *sender) attempt(ctx context.Context, ev *outEvent) result {
+	if s.raw != nil {
+		return s.raw.post(ctx, ev, s.policy.timeout)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.policy.timeout)
 	defer cancel()
 	req := &http.Request{

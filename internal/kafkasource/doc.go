@@ -62,6 +62,9 @@
 //   - No OIDC, no TLS to sinks, no KEDA scaling, no spec.consumers (one consumer per source), no
 //     status, no reply events (the response body is ignored), no tracing headers. The consumer
 //     group default, when spec.consumerGroup is unset, is kafkasource-<ns>-<name>, not the UID.
+//   - An http:// sink is posted to with a minimal HTTP/1.1 client of the runner's own (one
+//     request per keep-alive connection at a time, no HTTP/2, no proxies), for speed; https://
+//     sinks, and any sink when [Config].HTTPClient is set, go through net/http.
 //   - The in-flight bound is per source ([Config].MaxInFlight), not per consumer verticle.
 //
 // # Shutdown

@@ -34,7 +34,8 @@ type Config struct {
 	CommitInterval time.Duration
 	// MaxInFlight is the unordered in-flight bound per source; default 50, as KafkaSource.
 	MaxInFlight int
-	// HTTPClient posts the events; default [NewHTTPClient]().
+	// HTTPClient posts the events. Nil means the runner's own minimal HTTP/1.1 client for
+	// http:// sinks and [NewHTTPClient]() for https:// ones.
 	HTTPClient *http.Client
 	// Logger receives lifecycle lines and one line per dead letter; default discards.
 	Logger *slog.Logger
@@ -47,6 +48,7 @@ type Config struct {
 // Runner consumes the topics of its KafkaSources and delivers each record as KafkaSource does.
 type Runner struct {
 	cfg     Config
+	rawHTTP bool // post to http:// sinks with rawClient
 	sources []*source
 	dlq     *kgo.Client
 }
@@ -71,6 +73,7 @@ func New(cfg Config, sources []Source) (*Runner, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 50
 	}
+	rawHTTP := cfg.HTTPClient == nil
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = NewHTTPClient()
 	}
@@ -80,7 +83,7 @@ func New(cfg Config, sources []Source) (*Runner, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	r := &Runner{cfg: cfg}
+	r := &Runner{cfg: cfg, rawHTTP: rawHTTP}
 	seen := map[string]bool{}
 	for _, s := range sources {
 		if err := s.validate(); err != nil {
@@ -124,6 +127,9 @@ func (r *Runner) newSource(s Source) (*source, error) {
 		knNamespace: []string{ns},
 	}
 	src.send = &sender{client: r.cfg.HTTPClient, target: target, namespace: ns, policy: pol, onRetry: src.m.retries.Inc}
+	if r.rawHTTP && target.Scheme == "http" {
+		src.send.raw = newRawClient(target, r.cfg.MaxInFlight+8)
+	}
 	if src.group == "" {
 		// KafkaSource defaults the group to the source's UID; a name is as unique locally.
 		src.group = "kafkasource-" + ns + "-" + s.Metadata.Name
@@ -308,6 +314,9 @@ func (s *source) run(ctx context.Context) error {
 	s.commit(cctx, nil)
 	cancel()
 	cl.Close()
+	if s.send.raw != nil {
+		s.send.raw.close()
+	}
 	s.log.Info("stopped")
 	return err
 }
