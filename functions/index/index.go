@@ -174,7 +174,10 @@ func (h *Handler) one(ctx context.Context, it event.Item) error {
 }
 
 func logProvenance(ctx context.Context, p event.Provenance) {
-	attrs := []slog.Attr{slog.String("event_id", p.EventID), slog.String("event_source", p.EventSource)}
+	var attrs []slog.Attr
+	if p.EventID != "" {
+		attrs = append(attrs, slog.String("event_id", p.EventID), slog.String("event_source", p.EventSource))
+	}
 	if p.Topic != "" {
 		attrs = append(attrs, slog.String("topic", p.Topic))
 	}

@@ -77,7 +77,7 @@ var singleForms = []string{
 // the same event.
 func TestIndexEventForms(t *testing.T) {
 	x := esindextest.New(t)
-	f := newFunction(t, x, 5*time.Second)
+	f := newFunction(t, x, time.Minute)
 	dec := event.NewDecoder(event.Config{})
 	var records []event.Record
 	for round := range 2 { // the second round is a redelivery
@@ -174,7 +174,7 @@ func cmpIgnoreProvenanceOf(key string) cmp.Option {
 // TestIndexDuplicates sends one event twice, then 50 times at once: one document.
 func TestIndexDuplicates(t *testing.T) {
 	x := esindextest.New(t)
-	f := newFunction(t, x, 5*time.Second)
+	f := newFunction(t, x, time.Minute)
 	for range 2 {
 		if rec := post(f, request(t, "kafkasource_forwarded.http")); rec.Code != http.StatusNoContent {
 			t.Fatalf("POST = %d %s, want 204", rec.Code, rec.Body)
@@ -207,7 +207,7 @@ func TestIndexMappingFailure(t *testing.T) {
 	if code := esindextest.Do(t, es, http.MethodPut, "/"+x.Name(), map[string]any{"settings": esindex.Settings(), "mappings": mappings}, nil); code != http.StatusOK {
 		t.Fatalf("create drifted index: status %d", code)
 	}
-	f := newFunction(t, x, 5*time.Second)
+	f := newFunction(t, x, time.Minute)
 	var events []string
 	for _, id := range []string{"101", "not-a-number", "102"} {
 		events = append(events, fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"urn:test","type":"t","data":{"sentence":"ok %s","created_at":"2025-04-14T08:00:00Z"}}`, id, id))
@@ -235,7 +235,7 @@ func TestIndexMappingFailure(t *testing.T) {
 func TestIndexSeedQuery(t *testing.T) {
 	x := esindextest.New(t)
 	es := esindextest.Client(t)
-	f := newFunction(t, x, 5*time.Second)
+	f := newFunction(t, x, time.Minute)
 	for i, s := range []string{"This is great!", "I loved the delivery.", "The parcel was late."} {
 		body := fmt.Sprintf(`{"sentence":%q,"created_at":"2025-04-14T08:00:0%dZ"}`, s, i)
 		if rec := post(f, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))); rec.Code != http.StatusNoContent {
@@ -254,13 +254,20 @@ func TestIndexSeedQuery(t *testing.T) {
 	}
 }
 
+// outageVar opts in to TestIndexElasticsearchOutage. It is separate from the service variables
+// because stopping the shared Elasticsearch fails whatever else uses it meanwhile, such as the
+// other packages `go test ./...` runs in parallel: run it on its own, e.g.
+//
+//	SENTISTREAM_TEST_ES_OUTAGE=1 go test -run TestIndexElasticsearchOutage ./functions/index
+const outageVar = "SENTISTREAM_TEST_ES_OUTAGE"
+
 // TestIndexElasticsearchOutage stops the local Elasticsearch while events flow: they get 503s;
-// once it is back, their retries land, each exactly once. It needs the local stack's scripts and
-// takes a minute or two; -short skips it.
+// once it is back, their retries land, each exactly once. It needs the local stack's scripts,
+// takes a minute or two, and runs only when SENTISTREAM_TEST_ES_OUTAGE is set (see outageVar).
 func TestIndexElasticsearchOutage(t *testing.T) {
 	esURL := testenv.ElasticsearchURL(t)
-	if testing.Short() {
-		t.Skip("stops and restarts Elasticsearch; skipped with -short")
+	if os.Getenv(outageVar) == "" || testing.Short() {
+		t.Skipf("stops and restarts the shared Elasticsearch; set %s=1 and run it alone", outageVar)
 	}
 	u, err := url.Parse(esURL)
 	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
