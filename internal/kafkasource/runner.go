@@ -453,12 +453,23 @@ func (s *source) deadLetter(ctx context.Context, rec *kgo.Record, ev *outEvent, 
 		s.log.Warn("event dropped: delivery failed and the source has no dead-letter sink", attrs...)
 		return true
 	}
-	dl := deadLetterRecord(s.dlqTopic, ev, s.dest, res)
-	if err := s.r.dlq.ProduceSync(ctx, dl).FirstErr(); err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("dead letter not written", append(attrs, slog.String("dead_letter_error", err.Error()))...)
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := s.r.dlq.ProduceSync(ctx, deadLetterRecord(s.dlqTopic, ev, s.dest, res)).FirstErr()
+		if err == nil {
+			break
 		}
-		return false
+		if ctx.Err() != nil {
+			return false
+		}
+		// KafkaSource would commit and lose the event; the runner keeps it until the write works.
+		s.log.Error("dead letter not written; retrying", append(attrs, slog.String("dead_letter_error", err.Error()), slog.Duration("retry_in", wait))...)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
 	}
 	s.m.deadLettered()
 	s.log.Warn("dead letter", append(attrs, slog.String("dead_letter_topic", s.dlqTopic))...)

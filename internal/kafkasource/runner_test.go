@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sentistream/sentistream/internal/event"
@@ -141,7 +142,9 @@ func TestRunnerRetriesThenDelivers(t *testing.T) {
 	})
 	const delay = 100 * time.Millisecond
 	group := k.group("runner-retry")
-	startRunner(t, k, sourceYAML("score", topic, group, "unordered", dlqDelivery(3, "exponential", "PT0.1S")), s.URL, dlq, nil)
+	reg := prometheus.NewRegistry()
+	startRunner(t, k, sourceYAML("score", topic, group, "unordered", dlqDelivery(3, "exponential", "PT0.1S")), s.URL, dlq,
+		func(c *Config) { c.Metrics = NewMetrics(reg) })
 	k.produce(&kgo.Record{Topic: topic, Value: []byte(`{"sentence":"ok"}`)})
 
 	waitFor(t, 30*time.Second, "3 attempts", func() bool { return len(s.requests()) >= 3 })
@@ -163,6 +166,19 @@ func TestRunnerRetriesThenDelivers(t *testing.T) {
 	if ends := k.endOffsets(dlq); ends[0] != 0 {
 		t.Errorf("dead-letter topic has %d records, want 0", ends[0])
 	}
+	src := map[string]string{"source": "score"}
+	if v := metricValue(t, reg, "sentistream_kafkasource_retries_total", src); v != 2 {
+		t.Errorf("retries_total = %v, want 2", v)
+	}
+	if v := metricValue(t, reg, "sentistream_kafkasource_events_total", map[string]string{"source": "score", "outcome": "delivered"}); v != 1 {
+		t.Errorf("events_total{outcome=delivered} = %v, want 1", v)
+	}
+	waitFor(t, 5*time.Second, "lag 0", func() bool {
+		return metricValue(t, reg, "sentistream_kafkasource_lag_records", map[string]string{"source": "score", "partition": "0"}) == 0
+	})
+	if v := metricValue(t, reg, "sentistream_kafkasource_in_flight_events", src); v != 0 {
+		t.Errorf("in_flight_events = %v, want 0", v)
+	}
 }
 
 func TestRunnerDeadLettersAtOnce(t *testing.T) {
@@ -172,7 +188,9 @@ func TestRunnerDeadLettersAtOnce(t *testing.T) {
 	reason := `{"error":"sentence is missing","field":"sentence"}` + strings.Repeat(" ", 2000)
 	s := newSink(t, func(int, *http.Request) (int, string) { return http.StatusBadRequest, reason })
 	group := k.group("runner-400")
-	startRunner(t, k, sourceYAML("score", topic, group, "unordered", dlqDelivery(5, "linear", "PT1S")), s.URL, dlq, nil)
+	reg := prometheus.NewRegistry()
+	startRunner(t, k, sourceYAML("score", topic, group, "unordered", dlqDelivery(5, "linear", "PT1S")), s.URL, dlq,
+		func(c *Config) { c.Metrics = NewMetrics(reg) })
 	sent := k.produce(&kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(`{"text":"no sentence"}`)})
 
 	dl := k.consume(dlq, 1, 20*time.Second)[0]
@@ -197,6 +215,9 @@ func TestRunnerDeadLettersAtOnce(t *testing.T) {
 		t.Errorf("dead letter key %q value %q, want the record's", dl.Key, dl.Value)
 	}
 	waitFor(t, 10*time.Second, "commit", func() bool { return k.committed(group, topic)[0] == 1 })
+	if v := metricValue(t, reg, "sentistream_kafkasource_dead_letters_total", map[string]string{"source": "score"}); v != 1 {
+		t.Errorf("dead_letters_total = %v, want 1", v)
+	}
 }
 
 func TestRunnerSinkDownDeadLettersAll(t *testing.T) {
@@ -405,4 +426,31 @@ func TestRunnerDeadLetterReplayKeepsKey(t *testing.T) {
 	if o := got[1].header.Get("Ce-Knativekafkaoffset"); o != "1" {
 		t.Errorf("replayed event knativekafkaoffset = %q, want its new offset 1", o)
 	}
+}
+
+// TestRunnerDeadLetterTopicMissing checks that a dead letter that cannot be written is neither
+// committed nor lost: once the topic exists, it is written and the offset committed.
+func TestRunnerDeadLetterTopicMissing(t *testing.T) {
+	t.Parallel()
+	k := newKafka(t)
+	topic := k.topic("runner-nodlq", 1)
+	dlq := uniqueName("runner-nodlq-dlq") // not created yet (auto-create is off)
+	t.Cleanup(func() { _, _ = k.adm.DeleteTopics(context.Background(), dlq) })
+	s := newSink(t, func(int, *http.Request) (int, string) { return http.StatusBadRequest, "no" })
+	group := k.group("runner-nodlq")
+	startRunner(t, k, sourceYAML("score", topic, group, "unordered", dlqDelivery(0, "linear", "PT0.01S")), s.URL, dlq, nil)
+	k.produce(&kgo.Record{Topic: topic, Value: []byte(`{}`)})
+	waitFor(t, 20*time.Second, "the delivery", func() bool { return len(s.requests()) == 1 })
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if c := k.committed(group, topic)[0]; c != 0 {
+			t.Fatalf("offset committed (%d) while its dead letter could not be written", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := k.adm.CreateTopic(context.Background(), 1, 1, nil, dlq); err != nil {
+		t.Fatal(err)
+	}
+	k.consume(dlq, 1, 60*time.Second)
+	waitFor(t, 10*time.Second, "the commit", func() bool { return k.committed(group, topic)[0] == 1 })
 }
