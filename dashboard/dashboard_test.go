@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,7 +136,7 @@ func TestCacheSharesOneFill(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			v, err := c.get(t.Context(), "k", time.Second, fill)
+			v, err := c.get(t.Context(), "k", 1, time.Second, fill)
 			if v != "v" || err != nil {
 				t.Errorf("get = %v, %v", v, err)
 			}
@@ -148,22 +149,37 @@ func TestCacheSharesOneFill(t *testing.T) {
 	if n := fills.Load(); n != 1 {
 		t.Errorf("%d fills for 10 concurrent gets, want 1", n)
 	}
-	if _, _ = c.get(t.Context(), "k", time.Second, fill); fills.Load() != 1 {
+	if _, _ = c.get(t.Context(), "k", 1, time.Second, fill); fills.Load() != 1 {
 		t.Errorf("a fresh entry was filled again")
 	}
+	// Past its TTL the answer is served stale while one background refresh runs.
 	mu.Lock()
 	now = now.Add(time.Second)
 	mu.Unlock()
-	if _, _ = c.get(t.Context(), "k", time.Second, fill); fills.Load() != 2 {
-		t.Errorf("an expired entry was not filled again")
+	refreshed := make(chan struct{})
+	refill := func(context.Context) (any, error) { fills.Add(1); close(refreshed); return "v2", nil }
+	if v, _ := c.get(t.Context(), "k", 1, time.Second, refill); v != "v" {
+		t.Errorf("stale get = %v, want the stale v", v)
+	}
+	<-refreshed
+	waitFor(t, func() bool { v, _ := c.get(t.Context(), "k", 1, time.Second, fill); return v == "v2" })
+	if n := fills.Load(); n != 2 {
+		t.Errorf("%d fills after one refresh, want 2", n)
+	}
+	// Past TTL + staleFor it is queried in the foreground.
+	mu.Lock()
+	now = now.Add(time.Second + staleFor + time.Millisecond)
+	mu.Unlock()
+	if v, _ := c.get(t.Context(), "k", 1, time.Second, func(context.Context) (any, error) { fills.Add(1); return "v3", nil }); v != "v3" {
+		t.Errorf("get of a dead entry = %v, want a fresh v3", v)
 	}
 	boom := errors.New("boom")
 	for range 2 {
-		if _, err := c.get(t.Context(), "e", time.Second, func(context.Context) (any, error) { fills.Add(1); return nil, boom }); !errors.Is(err, boom) {
+		if _, err := c.get(t.Context(), "e", 1, time.Second, func(context.Context) (any, error) { fills.Add(1); return nil, boom }); !errors.Is(err, boom) {
 			t.Errorf("get = %v, want boom", err)
 		}
 	}
-	if n := fills.Load(); n != 4 {
+	if n := fills.Load(); n != 5 {
 		t.Errorf("errors were cached: %d fills, want 4", n)
 	}
 }
@@ -287,5 +303,17 @@ func TestSearchBody(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("search body %s lacks %s", b, want)
 		}
+	}
+}
+
+// waitFor polls cond until it holds or 5 s pass.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		runtime.Gosched()
 	}
 }

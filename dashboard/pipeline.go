@@ -217,7 +217,7 @@ func (m *rateMeter) observe(t time.Time, v int64) *float64 {
 
 func (d *Dashboard) servePipeline(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	v, err := d.cache.get(r.Context(), "pipeline", d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
+	v, err := d.cache.get(r.Context(), "pipeline", 1, d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
 		return d.pipeline(ctx), nil
 	})
 	if err != nil {

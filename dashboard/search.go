@@ -134,7 +134,7 @@ func (d *Dashboard) serveSearch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := d.cache.get(r.Context(), p.key(), d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
+	v, err := d.cache.get(r.Context(), p.key(), 1, d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
 		return d.search(ctx, p)
 	})
 	if err != nil {

@@ -82,7 +82,7 @@ func (d *Dashboard) serveMood(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := d.cache.get(r.Context(), "mood "+win.String(), d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
+	v, err := d.cache.get(r.Context(), "mood "+win.String(), 1, d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
 		return d.mood(ctx, win)
 	})
 	if err != nil {
@@ -158,7 +158,14 @@ func (d *Dashboard) serveTimeline(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	v, err := d.cache.get(r.Context(), "timeline "+span.String(), d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
+	// Coarse buckets change slowly and cost the most: keep them longer (a minute for hourly
+	// buckets) and give their query more time, since it mostly runs as a background refresh.
+	step := stepFor(span)
+	scale, timeout := int(step/time.Minute), d.cfg.QueryTimeout
+	if step >= 10*time.Minute {
+		timeout *= 4
+	}
+	v, err := d.cache.get(r.Context(), "timeline "+span.String(), scale, timeout, func(ctx context.Context) (any, error) {
 		return d.timeline(ctx, span)
 	})
 	if err != nil {
@@ -253,7 +260,7 @@ func (d *Dashboard) serveLatest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := d.cache.get(r.Context(), "latest "+strconv.Itoa(limit), d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
+	v, err := d.cache.get(r.Context(), "latest "+strconv.Itoa(limit), 1, d.cfg.QueryTimeout, func(ctx context.Context) (any, error) {
 		return d.latest(ctx, limit)
 	})
 	if err != nil {

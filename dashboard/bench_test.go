@@ -1,0 +1,229 @@
+package dashboard_test
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sentistream/sentistream/dashboard"
+	"github.com/sentistream/sentistream/internal/esindex"
+	"github.com/sentistream/sentistream/internal/esindex/esindextest"
+	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
+	"github.com/sentistream/sentistream/internal/sentiment"
+	"github.com/sentistream/sentistream/internal/serve"
+	"github.com/sentistream/sentistream/internal/testenv"
+)
+
+// benchRowsVar sets how many rows BenchmarkDashboardAPI loads; the target is 1000000.
+const benchRowsVar = "SENTISTREAM_BENCH_ROWS"
+
+// benchClients is the number of concurrent clients per endpoint.
+const benchClients = 20
+
+// BenchmarkDashboardAPI loads rows spread over the last 7 days into a fresh PostgreSQL schema and
+// Elasticsearch index, then measures each endpoint with benchClients concurrent clients over real
+// HTTP, with the production cache (1 s) and without it (every request queries). Each b.Loop
+// iteration is one round of benchClients concurrent requests; it reports p50 and p99 in ms.
+//
+//	SENTISTREAM_BENCH_ROWS=1000000 go test -run '^$' -bench DashboardAPI -benchtime 50x ./dashboard/
+func BenchmarkDashboardAPI(b *testing.B) {
+	n := 200_000
+	if s := os.Getenv(benchRowsVar); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive integer", benchRowsVar, s)
+		}
+	}
+	pool := pgstoretest.Open(b)
+	ix := esindextest.New(b)
+	es := esindextest.Client(b)
+	brokers := strings.Split(testenv.KafkaBrokers(b), ",")
+	start := time.Now()
+	benchLoad(b, pool, ix, n)
+	b.Logf("loaded %d rows into PostgreSQL and Elasticsearch in %v", n, time.Since(start).Round(time.Second))
+
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(kcl.Close)
+	paths := []string{
+		"/api/mood?window=5m", "/api/mood?window=24h", "/api/timeline?range=1h", "/api/timeline?range=7d",
+		"/api/latest?limit=30", "/api/search?q=coffee&size=20", "/api/search?q=service+slow&label=negative&range=24h",
+		"/api/pipeline",
+	}
+	for _, cache := range []time.Duration{time.Second, -1} {
+		d, err := dashboard.New(dashboard.Config{Index: ix.Name(), CacheTTL: cache}, dashboard.Deps{
+			DB: pool, Search: es, Kafka: kadm.NewClient(kcl), DeadLetters: dashboard.NewDeadLetterReader(kgo.SeedBrokers(brokers...)),
+		}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := serve.New(serve.Config{}, nil, nil, nil)
+		d.Register(srv)
+		hs := httptest.NewServer(srv)
+		b.Cleanup(hs.Close)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients * 2}, Timeout: 10 * time.Second}
+		name := "cache=1s"
+		if cache < 0 {
+			name = "cache=off"
+		}
+		for _, p := range paths {
+			b.Run(name+"/"+strings.TrimPrefix(p, "/api/"), func(b *testing.B) {
+				benchEndpoint(b, client, hs.URL, []string{p})
+			})
+		}
+		// A page load: the HTML and its assets, then the four panels' first data, as the page does.
+		b.Run(name+"/page-load", func(b *testing.B) {
+			benchEndpoint(b, client, hs.URL, []string{"/", "/static/app.js", "/static/app.css",
+				"/api/mood?window=5m", "/api/timeline?range=1h", "/api/latest?limit=30", "/api/pipeline"})
+		})
+	}
+}
+
+// benchEndpoint runs rounds of benchClients concurrent clients, each fetching paths (the first
+// alone, the rest concurrently), and reports latency percentiles.
+func benchEndpoint(b *testing.B, client *http.Client, base string, paths []string) {
+	var (
+		mu   sync.Mutex
+		lats []time.Duration
+	)
+	fetch := func(p string) {
+		res, err := client.Get(base + p)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b.Errorf("GET %s = %d", p, res.StatusCode)
+		}
+	}
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range benchClients {
+			wg.Go(func() {
+				t0 := time.Now()
+				fetch(paths[0])
+				var inner sync.WaitGroup
+				for _, p := range paths[1:] {
+					inner.Go(func() { fetch(p) })
+				}
+				inner.Wait()
+				el := time.Since(t0)
+				mu.Lock()
+				lats = append(lats, el)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	slices.Sort(lats)
+	pct := func(q float64) float64 {
+		return float64(lats[min(len(lats)-1, int(q*float64(len(lats))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(len(lats))/b.Elapsed().Seconds(), "req/s")
+}
+
+var benchWords = struct{ subjects, pos, neg, neu []string }{
+	subjects: []string{"coffee", "service", "delivery", "app", "support", "price", "staff", "update", "checkout", "website"},
+	pos:      []string{"great", "excellent", "lovely", "fast", "friendly", "good", "amazing"},
+	neg:      []string{"terrible", "slow", "awful", "broken", "rude", "bad", "disappointing"},
+	neu:      []string{"okay", "usual", "new", "different", "there", "average", "fine"},
+}
+
+// benchSentence returns a sentence and its compound score.
+func benchSentence(r *rand.Rand) (string, float64) {
+	w := benchWords
+	subj := w.subjects[r.IntN(len(w.subjects))]
+	c := r.Float64()*2 - 1
+	var adj []string
+	switch sentiment.Label(c) {
+	case sentiment.LabelPositive:
+		adj = w.pos
+	case sentiment.LabelNegative:
+		adj = w.neg
+	default:
+		adj = w.neu
+	}
+	return fmt.Sprintf("The %s was %s and the %s %s today #%d", subj, adj[r.IntN(len(adj))],
+		w.subjects[r.IntN(len(w.subjects))], adj[r.IntN(len(adj))], r.IntN(100000)), c
+}
+
+// benchLoad writes n rows spread evenly over the last 7 days to PostgreSQL (COPY) and the same
+// documents to Elasticsearch (concurrent _bulk), then analyzes the table and refreshes the index.
+func benchLoad(b *testing.B, pool *pgxpool.Pool, ix *esindex.Index, n int) {
+	b.Helper()
+	ctx := b.Context()
+	if err := ix.EnsureTemplate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	now := time.Now().UTC()
+	const span = 7 * 24 * time.Hour
+	rows := make([][]any, n)
+	docs := make([]esindex.Doc, n)
+	for i := range n {
+		s, c := benchSentence(r)
+		created := now.Add(-time.Duration(r.Int64N(int64(span))))
+		key := fmt.Sprintf("bench-%d", i)
+		label := sentiment.Label(c)
+		rows[i] = []any{s, c, created, key, 0.0, 1.0, 0.0, label, created}
+		docs[i] = esindex.Doc{Key: key, Sentence: s, CreatedAt: created, Label: label, ScoredAt: created,
+			Scores: sentiment.Scores{Compound: c, Neu: 1}}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"sentences"},
+			[]string{"sentence", "sentiment", "created_at", "key", "pos", "neu", "neg", "label", "scored_at"},
+			pgx.CopyFromRows(rows)); err != nil {
+			b.Errorf("copy: %v", err)
+			return
+		}
+		if _, err := pool.Exec(ctx, "ANALYZE sentences"); err != nil {
+			b.Errorf("analyze: %v", err)
+		}
+	})
+	const batch, workers = 5000, 3
+	next := make(chan []esindex.Doc)
+	for range workers {
+		wg.Go(func() {
+			for docs := range next {
+				for _, err := range ix.Bulk(ctx, docs) {
+					if err != nil {
+						b.Errorf("bulk: %v", err)
+						return
+					}
+				}
+			}
+		})
+	}
+	for i := 0; i < n; i += batch {
+		next <- docs[i:min(i+batch, n)]
+	}
+	close(next)
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+	if err := ix.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
