@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -60,6 +61,7 @@ type sender struct {
 	namespace string
 	policy    policy
 	onRetry   func()
+	log       *slog.Logger
 }
 
 // deliver posts ev until it is accepted, refused for good, or its retries run out. It returns
@@ -87,6 +89,9 @@ func (s *sender) deliver(ctx context.Context, ev *outEvent) (result, error) {
 		}
 		if r.code != 0 && !retryable(r.code) || n >= s.policy.retry {
 			return r, nil
+		}
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("retrying", slog.String("event_id", ev.id), slog.Int("code", r.code), slog.Any("error", r.err), slog.Int("attempt", n+1))
 		}
 	}
 }

@@ -126,7 +126,7 @@ func (r *Runner) newSource(s Source) (*source, error) {
 		states:      map[tp]*partState{},
 		knNamespace: []string{ns},
 	}
-	src.send = &sender{client: r.cfg.HTTPClient, target: target, namespace: ns, policy: pol, onRetry: src.m.retries.Inc}
+	src.send = &sender{client: r.cfg.HTTPClient, target: target, namespace: ns, policy: pol, onRetry: src.m.retries.Inc, log: src.log}
 	if r.rawHTTP && target.Scheme == "http" {
 		src.send.raw = newRawClient(target, r.cfg.MaxInFlight+8)
 	}
