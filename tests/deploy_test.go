@@ -1554,9 +1554,11 @@ func deployBuildStatic(t *testing.T, name, dir string) string {
 		t.Skip(msg)
 	}
 	out := filepath.Join(dir, name)
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-ldflags", deployBuildFlags(t), "-o", out, "./cmd/"+name)
+	// -buildvcs=false: the image build has no .git (.dockerignore), so it stamps no VCS either.
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-trimpath", "-buildvcs=false",
+		"-ldflags", deployBuildFlags(t), "-o", out, "./cmd/"+name)
 	cmd.Dir = deployRepoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, b)
 	}

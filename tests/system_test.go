@@ -143,6 +143,8 @@ type system struct {
 	groups   []string
 }
 
+func ptrTo[T any](v T) *T { return &v }
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -175,8 +177,11 @@ func newSystem(t *testing.T) *system {
 	}
 	t.Cleanup(s.kcl.Close)
 	s.adm = kadm.NewClient(s.kcl)
-	for _, topic := range []string{s.topic, s.dlq} {
-		if _, err := s.adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+	// As infra/local/kafka.sh: the dead-letter topic takes a record of the largest size the
+	// source topic accepts plus the error attributes.
+	dlqConfig := map[string]*string{"max.message.bytes": ptrTo("2097152")}
+	for topic, configs := range map[string]map[string]*string{s.topic: nil, s.dlq: dlqConfig} {
+		if _, err := s.adm.CreateTopic(ctx, 3, 1, configs, topic); err != nil {
 			t.Fatalf("create topic %s: %v", topic, err)
 		}
 	}

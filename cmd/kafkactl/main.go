@@ -2,7 +2,7 @@
 // request, and creates the project's topics with the seed's retention.
 //
 //	kafkactl [-brokers 127.0.0.1:9092] ping
-//	kafkactl [-brokers 127.0.0.1:9092] ensure-topics [-partitions 3] sentence sentence-dlq
+//	kafkactl [-brokers 127.0.0.1:9092] ensure-topics [-partitions 3] [-max-message-bytes n] topic...
 //
 // ensure-topics is idempotent: an existing topic keeps its partitions (it is never shrunk, and
 // grown only with -grow) and gets the retention settings applied again.
@@ -13,7 +13,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,21 +71,26 @@ func run(args []string) error {
 		sub := flag.NewFlagSet("ensure-topics", flag.ContinueOnError)
 		partitions := sub.Int("partitions", 3, "partitions of a topic that does not exist yet")
 		grow := sub.Bool("grow", false, "add partitions to an existing topic that has fewer")
+		maxMessage := sub.Int("max-message-bytes", 0, "the topics' max.message.bytes (0: the broker's default)")
 		if err := sub.Parse(fs.Args()[1:]); err != nil {
 			return err
 		}
-		return ensureTopics(ctx, adm, int32(*partitions), *grow, sub.Args())
+		configs := maps.Clone(topicConfig)
+		if *maxMessage > 0 {
+			configs["max.message.bytes"] = ptr(strconv.Itoa(*maxMessage))
+		}
+		return ensureTopics(ctx, adm, int32(*partitions), *grow, configs, sub.Args())
 	default:
 		return fmt.Errorf("unknown command %q (want ping or ensure-topics)", cmd)
 	}
 }
 
-func ensureTopics(ctx context.Context, adm *kadm.Client, partitions int32, grow bool, topics []string) error {
+func ensureTopics(ctx context.Context, adm *kadm.Client, partitions int32, grow bool, configs map[string]*string, topics []string) error {
 	if len(topics) == 0 {
 		return errors.New("ensure-topics: name at least one topic")
 	}
 	for _, topic := range topics {
-		res, err := adm.CreateTopic(ctx, partitions, 1, topicConfig, topic)
+		res, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
 		switch {
 		case err == nil && res.Err == nil:
 			fmt.Printf("topic %s: created (%d partitions)\n", topic, partitions)
@@ -94,14 +101,14 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, partitions int32, grow 
 		default:
 			return fmt.Errorf("create topic %s: %w", topic, res.Err)
 		}
-		if err := alignExisting(ctx, adm, topic, partitions, grow); err != nil {
+		if err := alignExisting(ctx, adm, topic, partitions, grow, configs); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func alignExisting(ctx context.Context, adm *kadm.Client, topic string, partitions int32, grow bool) error {
+func alignExisting(ctx context.Context, adm *kadm.Client, topic string, partitions int32, grow bool, configs map[string]*string) error {
 	details, err := adm.ListTopics(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("describe topic %s: %w", topic, err)
@@ -114,8 +121,8 @@ func alignExisting(ctx context.Context, adm *kadm.Client, topic string, partitio
 		fmt.Printf("topic %s: grown from %d to %d partitions\n", topic, have, partitions)
 		have = partitions
 	}
-	alter := make([]kadm.AlterConfig, 0, len(topicConfig))
-	for name, value := range topicConfig {
+	alter := make([]kadm.AlterConfig, 0, len(configs))
+	for name, value := range configs {
 		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: name, Value: value})
 	}
 	resp, err := adm.AlterTopicConfigs(ctx, alter, topic)
@@ -125,7 +132,7 @@ func alignExisting(ctx context.Context, adm *kadm.Client, topic string, partitio
 	if err != nil {
 		return fmt.Errorf("set retention of topic %s: %w", topic, err)
 	}
-	fmt.Printf("topic %s: exists (%d partitions), retention set\n", topic, have)
+	fmt.Printf("topic %s: exists (%d partitions), configs set\n", topic, have)
 	return nil
 }
 

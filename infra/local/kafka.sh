@@ -92,7 +92,11 @@ kafka_start() {
 kafka_topics() {
 	local kafkactl
 	kafkactl=$(go_tool kafkactl)
-	"$kafkactl" -brokers "$KAFKA_BROKERS" ensure-topics -partitions "$KAFKA_PARTITIONS" sentence sentence-dlq
+	"$kafkactl" -brokers "$KAFKA_BROKERS" ensure-topics -partitions "$KAFKA_PARTITIONS" sentence
+	# A dead letter is the record plus the error attributes: the dead-letter topic must accept a
+	# little more than the largest record the source topic accepts (the broker's 1 MiB default).
+	"$kafkactl" -brokers "$KAFKA_BROKERS" ensure-topics -partitions "$KAFKA_PARTITIONS" \
+		-max-message-bytes 2097152 sentence-dlq
 }
 
 kafka_stop() {
