@@ -35,15 +35,30 @@ func (c *countingBulker) Bulk(ctx context.Context, docs []esindex.Doc) []error {
 // default batching, and reports events/s, latency percentiles and the mean bulk size.
 func BenchmarkIndexHTTP(b *testing.B) {
 	x := esindextest.New(b)
-	cb := &countingBulker{b: x}
+	if err := x.EnsureTemplate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	benchHTTP(b, x)
+}
+
+// discardBulker accepts every document without writing it.
+type discardBulker struct{}
+
+func (discardBulker) Bulk(_ context.Context, docs []esindex.Doc) []error {
+	return make([]error, len(docs))
+}
+
+// BenchmarkIndexHTTPNoES is BenchmarkIndexHTTP with a bulk that writes nothing: the function's
+// own cost (HTTP, decoding, VADER, batching) on this machine, to compare with the real one.
+func BenchmarkIndexHTTPNoES(b *testing.B) { benchHTTP(b, discardBulker{}) }
+
+func benchHTTP(b *testing.B, bk Bulker) {
+	cb := &countingBulker{b: bk}
 	f := newFunctionWith(b, cb, 5*time.Second)
 	srv := httptest.NewServer(f)
 	b.Cleanup(srv.Close)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	b.Cleanup(client.CloseIdleConnections)
-	if err := x.EnsureTemplate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
 
 	var (
 		seq  atomic.Int64
