@@ -65,6 +65,8 @@
 //   - An http:// sink is posted to with a minimal HTTP/1.1 client of the runner's own (one
 //     request per keep-alive connection at a time, no HTTP/2, no proxies), for speed; https://
 //     sinks, and any sink when [Config].HTTPClient is set, go through net/http.
+//   - The consumer's session timeout is 10s with a 1s heartbeat (Kafka's consumer default is 45s),
+//     so the partitions of a crashed runner move to a restarted one within seconds.
 //   - The in-flight bound is per source ([Config].MaxInFlight), not per consumer verticle.
 //
 // # Shutdown
