@@ -155,3 +155,19 @@ func TestSwitchAliasIntegration(t *testing.T) {
 		}
 	}
 }
+
+// TestScanSeedIndex scans an index the seed's Logstash made (dynamic mapping, no key field, a
+// created_at without a zone): the scan works and reads what it can.
+func TestScanSeedIndex(t *testing.T) {
+	x := esindextest.New(t)
+	es := esindextest.Client(t)
+	if code := esindextest.Do(t, es, "PUT", "/"+x.Name()+"/_doc/random-id?refresh=true",
+		map[string]any{"sentence": "This is great!", "created_at": "2025-04-14T08:00:00.123456"}, nil); code != 201 {
+		t.Fatalf("index seed document: status %d", code)
+	}
+	got := scanAll(t, x, 10)
+	want := []esindex.Doc{{Sentence: "This is great!", CreatedAt: time.Date(2025, 4, 14, 8, 0, 0, 123456000, time.UTC)}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Scan (-want +got):\n%s", diff)
+	}
+}

@@ -167,7 +167,7 @@ func (d Doc) MarshalJSON() ([]byte, error) {
 	return json.Marshal(s)
 }
 
-// UnmarshalJSON reads a _source written by MarshalJSON.
+// UnmarshalJSON reads a _source written by MarshalJSON. Unreadable times become the zero time.
 func (d *Doc) UnmarshalJSON(b []byte) error {
 	var s source
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -182,25 +182,23 @@ func (d *Doc) UnmarshalJSON(b []byte) error {
 			EventID: s.EventID, EventSource: s.EventSource, Topic: s.Topic,
 		},
 	}
-	var err error
-	if d.CreatedAt, err = parseTime(s.CreatedAt); err != nil {
-		return fmt.Errorf("created_at: %w", err)
-	}
-	if d.ScoredAt, err = parseTime(s.ScoredAt); err != nil {
-		return fmt.Errorf("scored_at: %w", err)
-	}
+	d.CreatedAt, d.ScoredAt = parseTime(s.CreatedAt), parseTime(s.ScoredAt)
 	if s.Partition != nil && s.Offset != nil {
 		d.Provenance.Partition, d.Provenance.Offset, d.Provenance.HasOffset = *s.Partition, *s.Offset, true
 	}
 	return nil
 }
 
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+// parseTime reads a time written by MarshalJSON, or one without a zone (as UTC), as documents
+// indexed by other writers (the seed's Logstash) may hold. It returns the zero time for anything
+// else, so that reading such a document shows it as differing instead of failing the scan.
+func parseTime(s string) time.Time {
+	for _, layout := range []string{timeFormat, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
 	}
-	t, err := time.Parse(timeFormat, s)
-	return t.UTC(), err
+	return time.Time{}
 }
 
 // do sends a request with a JSON body (nil for none) and returns the response, whose body the

@@ -32,7 +32,8 @@ func (x *Index) Scan(ctx context.Context, pageSize int, fn func([]Doc) error) er
 		req := map[string]any{
 			"size":             pageSize,
 			"pit":              map[string]any{"id": pit.ID, "keep_alive": "2m"},
-			"sort":             []any{map[string]any{"key": "asc"}},
+			// unmapped_type: an index made before the template (the seed's) may lack key.
+			"sort":             []any{map[string]any{"key": map[string]any{"order": "asc", "unmapped_type": "keyword"}}},
 			"track_total_hits": false,
 		}
 		if after != nil {
