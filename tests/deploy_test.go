@@ -1666,7 +1666,7 @@ func TestDeployColdStart(t *testing.T) {
 			for i := range deployColdStarts {
 				d := deployStartOnce(t, bin, append(slices.Clone(env[name]), "LOG_LEVEL=warn"))
 				if i == 0 {
-					t.Logf("%s: first start (creates the schema or index) %s", name, d)
+					t.Logf("%s: first start (includes any one-time schema or index setup) %s", name, d)
 				}
 				times = append(times, d)
 			}
