@@ -30,8 +30,8 @@ func (x *Index) Scan(ctx context.Context, pageSize int, fn func([]Doc) error) er
 	var after []any
 	for {
 		req := map[string]any{
-			"size":             pageSize,
-			"pit":              map[string]any{"id": pit.ID, "keep_alive": "2m"},
+			"size": pageSize,
+			"pit":  map[string]any{"id": pit.ID, "keep_alive": "2m"},
 			// unmapped_type: an index made before the template (the seed's) may lack key.
 			"sort":             []any{map[string]any{"key": map[string]any{"order": "asc", "unmapped_type": "keyword"}}},
 			"track_total_hits": false,
