@@ -38,7 +38,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sentistream/sentistream/internal/env"
@@ -143,64 +142,9 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout, stderr i
 	}
 
 	seeds := strings.Split(*brokers, ",")
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	chosen, read, err := kafkasource.ReadDeadLetters(ctx, seeds, *dlqTopic, f.match)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer adminCl.Close()
-	ends, err := kadm.NewClient(adminCl).ListEndOffsets(ctx, *dlqTopic)
-	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", *dlqTopic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return fmt.Errorf("end offsets of %s: %w", *dlqTopic, err)
-	}
-	remaining := map[int32]int64{} // partition → end offset still to reach
-	start := map[string]map[int32]kgo.Offset{*dlqTopic: {}}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-			start[*dlqTopic][o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-
-	var chosen []kafkasource.DeadLetter
-	read := 0
-	if len(remaining) > 0 {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(start))
-		if err != nil {
-			return fmt.Errorf("kafka client: %w", err)
-		}
-		defer cl.Close()
-		for len(remaining) > 0 {
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			fetches := cl.PollFetches(pctx)
-			cancel()
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if pctx.Err() != nil && fetches.NumRecords() == 0 {
-				// Compacted or transactional tails leave offsets below the end with no record.
-				fmt.Fprintf(stderr, "no more records for 5s before the end offsets of %d partition(s); stopping there\n", len(remaining))
-				break
-			}
-			if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("read %s: %w", *dlqTopic, err)
-			}
-			fetches.EachRecord(func(rec *kgo.Record) {
-				end, ok := remaining[rec.Partition]
-				if !ok || rec.Offset >= end {
-					return
-				}
-				read++
-				if rec.Offset == end-1 {
-					delete(remaining, rec.Partition)
-				}
-				if dl := kafkasource.ReadDeadLetter(rec); f.match(dl) {
-					chosen = append(chosen, dl)
-				}
-			})
-		}
+		return err
 	}
 
 	for _, dl := range chosen {

@@ -1,11 +1,15 @@
 package kafkasource
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -57,4 +61,69 @@ func Restore(dl DeadLetter, topic string) *kgo.Record {
 		rec.Headers = append(rec.Headers, h)
 	}
 	return rec
+}
+
+// ReadDeadLetters reads topic from its start up to its end offsets at the time of the call,
+// outside any consumer group (it commits nothing), and returns the dead letters match accepts,
+// in partition order, with how many it read in all. A partition that yields no record for 5s
+// before its end offset (a compacted or transactional tail) ends the reading there.
+func ReadDeadLetters(ctx context.Context, brokers []string, topic string, match func(DeadLetter) bool) ([]DeadLetter, int, error) {
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, 0, fmt.Errorf("kafka client: %w", err)
+	}
+	defer adminCl.Close()
+	ends, err := kadm.NewClient(adminCl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	remaining := map[int32]int64{} // partition → end offset still to reach
+	start := map[string]map[int32]kgo.Offset{topic: {}}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+			start[topic][o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(remaining) == 0 {
+		return nil, 0, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(start))
+	if err != nil {
+		return nil, 0, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	var chosen []DeadLetter
+	read := 0
+	for len(remaining) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, read, ctx.Err()
+		}
+		if pctx.Err() != nil && fetches.NumRecords() == 0 {
+			break
+		}
+		if err := fetches.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, read, fmt.Errorf("read %s: %w", topic, err)
+		}
+		fetches.EachRecord(func(rec *kgo.Record) {
+			end, ok := remaining[rec.Partition]
+			if !ok || rec.Offset >= end {
+				return
+			}
+			read++
+			if rec.Offset == end-1 {
+				delete(remaining, rec.Partition)
+			}
+			if dl := ReadDeadLetter(rec); match(dl) {
+				chosen = append(chosen, dl)
+			}
+		})
+	}
+	return chosen, read, nil
 }
