@@ -176,6 +176,10 @@ func (r *Runner) resolveSink(d Destination) (*url.URL, error) {
 	return u, nil
 }
 
+// deadLetterMaxBytes is the largest dead letter the runner produces: the dead-letter topic's
+// max.message.bytes.
+const deadLetterMaxBytes = 2 << 20
+
 // Run consumes and delivers until ctx is cancelled, then stops fetching, abandons in-flight
 // events without committing them, commits what is final and leaves the groups. It returns nil
 // after such a shutdown, or the error that stopped a source early.
@@ -184,6 +188,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.SeedBrokers(r.cfg.Brokers...),
 		kgo.ProducerLinger(2 * time.Millisecond),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		// A dead letter is a whole record plus the error attributes, so it can exceed the
+		// client's 1 MB default batch size; the dead-letter topic takes up to 2 MiB
+		// (max.message.bytes, set by infra/local and infra/knative/topics.yaml).
+		kgo.ProducerBatchMaxBytes(deadLetterMaxBytes),
 	}, r.cfg.KafkaOptions...)...)
 	if err != nil {
 		return fmt.Errorf("kafkasource: dead-letter producer: %w", err)
