@@ -37,7 +37,9 @@
 //
 // All reads are bounded by [Config.QueryTimeout] and, under load, served from a per-answer cache that
 // lives [Config.CacheTTL] (1 s by default), filled by one query at a time. main opens the PostgreSQL
-// pool in read-only mode (default_transaction_read_only). Search input goes only to Elasticsearch,
+// pool in read-only mode (default_transaction_read_only). The timeline reads the per-minute
+// rollup table sentences_minute(minute, n, sum_compound, positive, negative) when it exists, and
+// the sentences table otherwise (looking for the rollup again once a minute). Search input goes only to Elasticsearch,
 // as a simple_query_string query, which cannot fail on user syntax.
 package dashboard
 
@@ -169,6 +171,7 @@ type Dashboard struct {
 	cache  *cache
 	rate   *rateMeter
 	dlq    *deadLetterCache
+	rollup *rollupState
 }
 
 // asset is an embedded static file with its content hash.
@@ -196,6 +199,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Dashboard, error) {
 		cache:  newCache(cfg.CacheTTL, cfg.Now),
 		rate:   &rateMeter{},
 		dlq:    &deadLetterCache{},
+		rollup: &rollupState{},
 	}
 	entries, err := fs.ReadDir(webFS, "web/static")
 	if err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sentistream/sentistream/internal/sentiment"
 )
@@ -189,36 +192,81 @@ func (d *Dashboard) timeline(ctx context.Context, span time.Duration) (*Timeline
 	for i := range tl.Buckets {
 		tl.Buckets[i].Start = from.Add(time.Duration(i) * step)
 	}
-	rows, err := d.deps.DB.Query(ctx, `
+	var (
+		got []Bucket
+		err error
+	)
+	if d.rollup.usable(now) {
+		// The per-minute rollup answers exactly, since buckets are whole minutes.
+		got, err = d.timelineRows(ctx, `
+SELECT date_bin(make_interval(secs => $3), minute, 'epoch'::timestamptz) AS b,
+       sum(n)::bigint, sum(sum_compound) / nullif(sum(n), 0), sum(positive)::bigint, sum(negative)::bigint
+FROM sentences_minute WHERE minute >= $1 AND minute < $2
+GROUP BY b ORDER BY b`, from, to, step)
+		if missingRollup(err) {
+			d.rollup.missing(now)
+			d.log.LogAttrs(ctx, slog.LevelInfo, "timeline: no rollup table sentences_minute; reading sentences", slog.Any("error", err))
+		}
+	}
+	if got == nil && (err == nil || missingRollup(err)) {
+		got, err = d.timelineRows(ctx, `
 SELECT date_bin(make_interval(secs => $3), created_at, 'epoch'::timestamptz) AS b,
        count(*), avg(sentiment),
        count(*) FILTER (WHERE `+sqlPositive+`),
        count(*) FILTER (WHERE `+sqlNegative+`)
 FROM sentences WHERE created_at >= $1 AND created_at < $2
-GROUP BY b ORDER BY b`, from, to, step.Seconds())
+GROUP BY b ORDER BY b`, from, to, step)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			start time.Time
-			c     Counts
-		)
-		if err := rows.Scan(&start, &c.Count, &c.Mean, &c.Positive, &c.Negative); err != nil {
-			return nil, fmt.Errorf("timeline: %w", err)
-		}
-		i := int(start.Sub(from) / step)
+	for _, b := range got {
+		i := int(b.Start.Sub(from) / step)
 		if i < 0 || i >= n {
 			continue
 		}
-		c.finish()
-		tl.Buckets[i].Counts = c
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("timeline: %w", err)
+		b.finish()
+		tl.Buckets[i].Counts = b.Counts
 	}
 	return tl, nil
+}
+
+// timelineRows runs a timeline query whose rows are (bucket start, count, mean, positive,
+// negative). It returns a non-nil slice on success.
+func (d *Dashboard) timelineRows(ctx context.Context, sql string, from, to time.Time, step time.Duration) ([]Bucket, error) {
+	rows, err := d.deps.DB.Query(ctx, sql, from, to, step.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Bucket{}
+	for rows.Next() {
+		var b Bucket
+		if err := rows.Scan(&b.Start, &b.Count, &b.Mean, &b.Positive, &b.Negative); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rollupState remembers that the rollup table sentences_minute is missing, and looks again a
+// minute later, so a migration that adds it is picked up without a restart.
+type rollupState struct {
+	missingUntil atomic.Int64 // Unix nanoseconds
+}
+
+func (r *rollupState) usable(now time.Time) bool { return now.UnixNano() >= r.missingUntil.Load() }
+
+func (r *rollupState) missing(now time.Time) { r.missingUntil.Store(now.Add(time.Minute).UnixNano()) }
+
+// missingRollup reports whether err says the rollup table or one of its columns does not exist.
+func missingRollup(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "42703") // undefined_table, undefined_column
 }
 
 // Message is one row of /api/latest.
