@@ -1,6 +1,6 @@
 // Command reindex rebuilds the Elasticsearch index from PostgreSQL, the source of truth.
 //
-//	reindex [--fresh [--keep-old]] [--batch 5000] [--workers 2] [--retries 5] [--progress 1s]
+//	reindex [--fresh [--keep-old]] [--batch 2000] [--workers 4] [--retries 5] [--progress 1s]
 //
 // It pages through the sentences table by id and writes every row with the bulk action index
 // (overwriting, so a rerun is safe and repairs documents that differ), printing progress (rows,
@@ -72,8 +72,8 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout, stderr i
 	var opts options
 	fs.BoolVar(&opts.fresh, "fresh", false, "build a new index ES_INDEX-<timestamp> and switch the alias ES_INDEX to it")
 	fs.BoolVar(&opts.keepOld, "keep-old", false, "with --fresh, keep the indices the alias pointed to")
-	fs.IntVar(&opts.batch, "batch", 5000, "rows per page and per _bulk request")
-	fs.IntVar(&opts.workers, "workers", 2, "concurrent _bulk requests")
+	fs.IntVar(&opts.batch, "batch", 2000, "rows per page and per _bulk request")
+	fs.IntVar(&opts.workers, "workers", 4, "concurrent _bulk requests")
 	fs.IntVar(&opts.retries, "retries", 5, "attempts per document when Elasticsearch fails transiently")
 	fs.DurationVar(&opts.progress, "progress", time.Second, "progress interval (0: none)")
 	if err := fs.Parse(args); err != nil {

@@ -137,7 +137,7 @@ func BenchmarkReindex(b *testing.B) {
 	pool := pgstoretest.Open(b)
 	seed(b, pool, rows)
 	x := esindextest.New(b)
-	opts := options{fresh: true, batch: 5000, workers: 2, retries: 5}
+	opts := options{fresh: true, batch: 2000, workers: 4, retries: 5}
 	var total int64
 	for b.Loop() {
 		res, err := reindex(b.Context(), pool, x, opts, &bytes.Buffer{})
