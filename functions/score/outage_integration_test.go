@@ -17,29 +17,27 @@ import (
 
 	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
+	"github.com/sentistream/sentistream/internal/testenv"
 )
-
-// faultsVar opts in to tests that stop shared services. They must run alone: stopping PostgreSQL
-// breaks every other test (and process) using it at the time, such as the packages `go test ./...`
-// runs in parallel.
-const faultsVar = "SENTISTREAM_TEST_FAULTS"
 
 // TestScorePostgresOutage stops the local PostgreSQL mid-load and starts it again: while it is down
 // every event is answered 503 (nothing else but 204), and once it is back, retrying the failed
-// events stores each exactly once. Run it alone:
+// events stores each exactly once. It runs only with SENTISTREAM_TEST_FAULTS=1 ([testenv.Faults]),
+// alone, as stopping PostgreSQL breaks every other test using it at the time:
 //
 //	SENTISTREAM_TEST_FAULTS=1 SENTISTREAM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable \
 //	  go test -run TestScorePostgresOutage ./functions/score/
 func TestScorePostgresOutage(t *testing.T) {
-	if os.Getenv(faultsVar) == "" {
-		t.Skipf("set %s=1 to run; it stops the local PostgreSQL (infra/local/down.sh postgres), so run it alone", faultsVar)
-	}
+	testenv.Faults(t) // it stops the shared PostgreSQL: only in the serial fault phase, or by hand
 	root := repoRoot(t)
 	stackDir := os.Getenv("STACK_DIR")
 	if stackDir == "" {
 		stackDir = filepath.Join(root, ".stack")
 	}
 	if _, err := os.Stat(filepath.Join(stackDir, "postgres", "postgres.pid")); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("PostgreSQL was not started by infra/local/up.sh: %v", err)
+		}
 		t.Skipf("PostgreSQL was not started by infra/local/up.sh (%v): not stopping a server we do not own", err)
 	}
 	cfg := pgstoretest.Config(t)
