@@ -208,6 +208,10 @@ func newSystem(t *testing.T) *system {
 		if res, err := s.es.Indices.Delete([]string{s.esIndex}); err == nil {
 			res.Body.Close()
 		}
+		// The index function installs a template named after its index.
+		if res, err := s.es.Indices.DeleteIndexTemplate(s.esIndex); err == nil {
+			res.Body.Close()
+		}
 	})
 
 	logDir := filepath.Join(os.TempDir(), "sentistream-"+s.topic)

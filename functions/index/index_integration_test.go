@@ -254,21 +254,14 @@ func TestIndexSeedQuery(t *testing.T) {
 	}
 }
 
-// outageVar opts in to TestIndexElasticsearchOutage. It is separate from the service variables
-// because stopping the shared Elasticsearch fails whatever else uses it meanwhile, such as the
-// other packages `go test ./...` runs in parallel: run it on its own, e.g.
-//
-//	SENTISTREAM_TEST_ES_OUTAGE=1 go test -run TestIndexElasticsearchOutage ./functions/index
-const outageVar = "SENTISTREAM_TEST_ES_OUTAGE"
 
 // TestIndexElasticsearchOutage stops the local Elasticsearch while events flow: they get 503s;
 // once it is back, their retries land, each exactly once. It needs the local stack's scripts,
-// takes a minute or two, and runs only when SENTISTREAM_TEST_ES_OUTAGE is set (see outageVar).
+// takes a minute or two, and runs in the serial fault phase of make test ([testenv.Faults]),
+// because stopping the shared Elasticsearch fails whatever else uses it meanwhile.
 func TestIndexElasticsearchOutage(t *testing.T) {
+	testenv.Faults(t)
 	esURL := testenv.ElasticsearchURL(t)
-	if os.Getenv(outageVar) == "" || testing.Short() {
-		t.Skipf("stops and restarts the shared Elasticsearch; set %s=1 and run it alone", outageVar)
-	}
 	u, err := url.Parse(esURL)
 	if err != nil || (u.Hostname() != "127.0.0.1" && u.Hostname() != "localhost") {
 		t.Skipf("Elasticsearch at %s is not the local stack's; not stopping it", esURL)
