@@ -110,9 +110,10 @@ pid_alive() {
 	kill -0 "$pid" 2>/dev/null
 }
 
-# stop_pid NAME PIDFILE [TIMEOUT]: SIGTERM, wait, then SIGKILL; removes the pid file.
+# stop_pid NAME PIDFILE [TIMEOUT] [SIGNAL]: SIGNAL (default TERM), wait, then SIGKILL; removes
+# the pid file.
 stop_pid() {
-	local name=$1 pidfile=$2 timeout=${3:-30} pid i
+	local name=$1 pidfile=$2 timeout=${3:-30} sig=${4:-TERM} pid i
 	if ! pid_alive "$pidfile"; then
 		rm -f "$pidfile"
 		log "$name: not running"
@@ -120,7 +121,7 @@ stop_pid() {
 	fi
 	pid=$(cat "$pidfile")
 	log "$name: stopping (pid $pid)"
-	kill -TERM "$pid" 2>/dev/null || true
+	kill "-$sig" "$pid" 2>/dev/null || true
 	for ((i = 0; i < timeout * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1

@@ -67,5 +67,7 @@ pg_stop() {
 		log "postgres: not running"
 		return 0
 	}
-	stop_pid postgres "$dir/postgres.pid" 60
+	# SIGINT is PostgreSQL's fast shutdown: it ends open sessions instead of waiting for them
+	# (SIGTERM's smart shutdown can wait as long as any client stays connected).
+	stop_pid postgres "$dir/postgres.pid" 60 INT
 }
