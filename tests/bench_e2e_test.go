@@ -1,0 +1,659 @@
+package tests
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// benchVar enables TestBenchEndToEnd; `make bench` sets it.
+const benchVar = "SENTISTREAM_BENCH_E2E"
+
+// benchSeconds is how long each latency run produces (SENTISTREAM_BENCH_SECONDS, default 60).
+func benchSeconds(t *testing.T) int {
+	t.Helper()
+	n := 60
+	if v := os.Getenv("SENTISTREAM_BENCH_SECONDS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 5 {
+			t.Fatalf("SENTISTREAM_BENCH_SECONDS=%q: want an integer >= 5", v)
+		}
+	}
+	return n
+}
+
+var (
+	benchLatencyRates = []int{1000, 5000}
+	benchRampRates    = []int{1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000}
+)
+
+// benchSamplesPerSecond is how many records per second the latency runs follow with searches.
+const benchSamplesPerSecond = 5
+
+// latencyRun is what one fixed-rate run measured.
+type latencyRun struct {
+	rate       int
+	seconds    float64 // producing
+	produced   int64
+	stored     int // rows of the run in PostgreSQL
+	searchable int // documents of the run in Elasticsearch
+	pg         dist
+	pgVisible  dist // sampled: produce → a SELECT finds the row
+	pgCommit   dist // sampled: scored_at → a SELECT finds the row (insert + commit + poll)
+	es         dist // sampled: produce → a search finds the document
+	esMissing  int
+	maxLag     int64 // runner lag (not yet final), both sources
+	cpu        map[string]float64
+	rss        map[string]int64
+	hwm        map[string]int64
+	pgPoints   []point
+	pgP99      []point
+	esPoints   []point
+}
+
+// rampStep is one step of the sustained-rate search.
+type rampStep struct {
+	rate     int
+	achieved float64
+	endLag   int64
+	maxLag   int64
+	slope    float64 // records/s, least squares over the last half of the step
+	bounded  bool
+	cpu      map[string]float64
+}
+
+// TestBenchEndToEnd measures the whole system on the local stack: latency from produce to
+// stored in PostgreSQL (every row's scored_at minus the produce time it carries as created_at)
+// and to searchable in Elasticsearch (sampled searches), at fixed rates; the highest rate at
+// which lag stays bounded; and CPU and memory of every process. It writes reports/bench-e2e.md
+// and reports/latency.png at the repository root. Run it with `make bench`.
+func TestBenchEndToEnd(t *testing.T) {
+	if os.Getenv(benchVar) != "1" {
+		t.Skip("load benchmark of the whole system: run make bench (or " + benchVar + "=1 with the SENTISTREAM_TEST_* variables)")
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := benchSeconds(t)
+	stepSecs := min(20, secs)
+	loadAvg, _ := os.ReadFile("/proc/loadavg")
+	started := time.Now()
+
+	var runs []latencyRun
+	for _, rate := range benchLatencyRates {
+		t.Run(fmt.Sprintf("rate=%d", rate), func(t *testing.T) {
+			runs = append(runs, benchLatency(t, root, rate, time.Duration(secs)*time.Second))
+		})
+	}
+	var steps []rampStep
+	t.Run("ramp", func(t *testing.T) {
+		steps = benchRamp(t, root, time.Duration(stepSecs)*time.Second)
+	})
+
+	md := benchMarkdown(root, started, strings.TrimSpace(string(loadAvg)), secs, stepSecs, runs, steps)
+	dir := filepath.Join(root, "reports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench-e2e.md"), []byte(md), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var panels []panel
+	for _, r := range runs {
+		panels = append(panels, panel{
+			title: fmt.Sprintf("%d events/s: latency by produce time", r.rate),
+			xMax:  r.seconds,
+			series: []series{
+				{name: "PostgreSQL every row", c: color.RGBA{31, 119, 180, 255}, pts: r.pgPoints, dots: true, faint: true},
+				{name: "PostgreSQL p99 per s", c: color.RGBA{31, 119, 180, 255}, pts: r.pgP99},
+				{name: "Elasticsearch searchable (sampled)", c: color.RGBA{255, 127, 14, 255}, pts: r.esPoints},
+			},
+		})
+	}
+	if err := writeChart(filepath.Join(dir, "latency.png"), panels); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("report: %s and %s\n%s", filepath.Join(dir, "bench-e2e.md"), filepath.Join(dir, "latency.png"), md)
+}
+
+// benchProcs lists the processes of s and of the local stack.
+func benchProcs(s *system, root string) []watched {
+	return []watched{
+		{name: "score", root: s.score.cmd.Process.Pid},
+		{name: "index", root: s.index.cmd.Process.Pid},
+		{name: "runner", root: s.runner.cmd.Process.Pid},
+		{name: "kafka", root: stackPID(root, "kafka/kafka.pid"), tree: true},
+		{name: "postgresql", root: stackPID(root, "postgres/postgres.pid"), tree: true},
+		{name: "elasticsearch", root: stackPID(root, "elasticsearch/elasticsearch.pid"), tree: true},
+		{name: "bench (producer, probes)", root: os.Getpid()},
+	}
+}
+
+// benchProducer produces binary-mode CloudEvents whose data carries the produce time as
+// created_at; the record timestamp is the same instant.
+type benchProducer struct {
+	s      *system
+	source string
+	next   int
+	acked  atomic.Int64
+	errs   atomic.Int64
+}
+
+func newBenchProducer(s *system, phase string) *benchProducer {
+	return &benchProducer{s: s, source: "urn:sentistream:bench:" + s.topic + ":" + phase}
+}
+
+// keyPrefix is the idempotency key prefix of every record this producer sends.
+func (p *benchProducer) keyPrefix() string { return "ce:" + p.source + "#" }
+
+// produce sends one record and returns its key and produce time.
+func (p *benchProducer) produce(ctx context.Context) (string, time.Time) {
+	i := p.next
+	p.next++
+	id := "b-" + strconv.Itoa(i)
+	now := time.Now()
+	data, _ := json.Marshal(map[string]string{
+		"sentence":   fmt.Sprintf("%s (#%d)", e2eSentences[i%len(e2eSentences)], i),
+		"created_at": now.UTC().Format(time.RFC3339Nano),
+	})
+	rec := &kgo.Record{
+		Topic: p.s.topic, Key: []byte(id), Value: data, Timestamp: now,
+		Headers: []kgo.RecordHeader{
+			{Key: "ce_specversion", Value: []byte("1.0")},
+			{Key: "ce_id", Value: []byte(id)},
+			{Key: "ce_source", Value: []byte(p.source)},
+			{Key: "ce_type", Value: []byte("dev.sentistream.sentence")},
+			{Key: "content-type", Value: []byte("application/json")},
+		},
+	}
+	p.s.kcl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.errs.Add(1)
+			return
+		}
+		p.acked.Add(1)
+	})
+	return p.keyPrefix() + id, now
+}
+
+// paced produces at rate records per second for d, calling each (if not nil) after every
+// record, and returns how long it produced.
+func (p *benchProducer) paced(ctx context.Context, rate int, d time.Duration, each func(i int, key string, at time.Time)) time.Duration {
+	start := time.Now()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	sent := 0
+	for {
+		el := time.Since(start)
+		if el >= d || ctx.Err() != nil {
+			return el
+		}
+		for target := int(el.Seconds() * float64(rate)); sent < target; sent++ {
+			key, at := p.produce(ctx)
+			if each != nil {
+				each(sent, key, at)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+// warmUp sends n records and waits until both sinks have them, so that connections, pools and
+// the index exist before anything is measured.
+func (p *benchProducer) warmUp(t *testing.T, n int) {
+	t.Helper()
+	ctx := t.Context()
+	for range n {
+		p.produce(ctx)
+	}
+	if err := p.s.kcl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.s.waitRows(t, p.keyPrefix(), n, 2*time.Minute)
+}
+
+// runnerMetricsURL is the runner's /metrics address, from the flags newSystem gave it.
+func (s *system) runnerMetricsURL() string {
+	i := slices.Index(s.runner.args, "--metrics-addr")
+	if i < 0 || i+1 >= len(s.runner.args) {
+		s.t.Fatal("runner has no --metrics-addr")
+	}
+	return "http://" + s.runner.args[i+1] + "/metrics"
+}
+
+// runnerLag returns sentistream_kafkasource_lag_records summed over partitions and sources:
+// records whose delivery is not final yet. Unlike the committed consumer-group lag it does not
+// include up to one commit interval (5 s) of delivered records.
+func runnerLag(ctx context.Context, url string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	var total float64
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "sentistream_kafkasource_lag_records{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		total += v
+	}
+	return int64(total), sc.Err()
+}
+
+// lagSample is the runner's lag at one moment.
+type lagSample struct {
+	at  time.Time
+	lag int64
+}
+
+// sampleLoop calls f every interval until ctx ends; the returned func stops it and waits.
+func sampleLoop(ctx context.Context, interval time.Duration, f func(ctx context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			f(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// countRows returns how many rows with keys starting with prefix are in PostgreSQL.
+func (s *system) countRows(ctx context.Context, prefix string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+s.schema+".sentences WHERE starts_with(key, $1)", prefix).Scan(&n)
+	return n, err
+}
+
+// countDocs returns how many searchable documents have keys starting with prefix.
+func (s *system) countDocs(ctx context.Context, query string) (int, error) {
+	res, err := s.es.Count(s.es.Count.WithContext(ctx), s.es.Count.WithIndex(s.esIndex),
+		s.es.Count.WithBody(strings.NewReader(query)))
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		b, _ := io.ReadAll(res.Body)
+		return 0, fmt.Errorf("count: %s %s", res.Status(), b)
+	}
+	var out struct {
+		Count int `json:"count"`
+	}
+	return out.Count, json.NewDecoder(res.Body).Decode(&out)
+}
+
+func prefixQuery(prefix string) string {
+	b, _ := json.Marshal(map[string]any{"query": map[string]any{"prefix": map[string]any{"key": prefix}}})
+	return string(b)
+}
+
+func termQuery(key string) string {
+	b, _ := json.Marshal(map[string]any{"query": map[string]any{"term": map[string]any{"key": key}}})
+	return string(b)
+}
+
+// waitRows waits until PostgreSQL and Elasticsearch both hold n records with the key prefix.
+func (s *system) waitRows(t *testing.T, prefix string, n int, timeout time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	eventually(t, timeout, fmt.Sprintf("%d records in both sinks", n), func() error {
+		rows, err := s.countRows(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		docs, err := s.countDocs(ctx, prefixQuery(prefix))
+		if err != nil {
+			return err
+		}
+		if rows < n || docs < n {
+			return fmt.Errorf("postgres %d, elasticsearch %d of %d", rows, docs, n)
+		}
+		return nil
+	})
+}
+
+// probe follows one record: it polls until a query finds it and returns when that was.
+func probe(ctx context.Context, interval time.Duration, found func(context.Context) (bool, error)) (time.Time, bool) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if ok, err := found(ctx); err == nil && ok {
+			return time.Now(), true
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, false
+		case <-tick.C:
+		}
+	}
+}
+
+func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyRun {
+	s := newSystem(t)
+	ctx := t.Context()
+	benchWarmUp(t, s)
+	p := newBenchProducer(s, "run")
+	procs := benchProcs(s, root)
+	out := latencyRun{rate: rate}
+
+	var mem memPeaks
+	stopMem := sampleLoop(ctx, 250*time.Millisecond, func(context.Context) { mem.sample(procs) })
+	lagURL := s.runnerMetricsURL()
+	stopLag := sampleLoop(ctx, 500*time.Millisecond, func(ctx context.Context) {
+		if l, err := runnerLag(ctx, lagURL); err == nil {
+			out.maxLag = max(out.maxLag, l)
+		}
+	})
+
+	var (
+		mu          sync.Mutex
+		esMS        []float64
+		esPts       []point
+		pgVisMS     []float64
+		pgCommitMS  []float64
+		probes      sync.WaitGroup
+		probeCtx, c = context.WithTimeout(ctx, d+5*time.Minute)
+	)
+	defer c()
+	every := max(1, rate/benchSamplesPerSecond)
+	start := time.Now()
+	cpu0 := takeCPU(procs)
+	produced := p.paced(ctx, rate, d, func(i int, key string, at time.Time) {
+		if i%every != 0 {
+			return
+		}
+		probes.Add(2)
+		go func() {
+			defer probes.Done()
+			q := termQuery(key)
+			found, ok := probe(probeCtx, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+				n, err := s.countDocs(ctx, q)
+				return n > 0, err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if !ok {
+				out.esMissing++
+				return
+			}
+			ms := float64(found.Sub(at)) / float64(time.Millisecond)
+			esMS = append(esMS, ms)
+			esPts = append(esPts, point{at.Sub(start).Seconds(), ms})
+		}()
+		go func() {
+			defer probes.Done()
+			var scored time.Time
+			found, ok := probe(probeCtx, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
+				err := s.pool.QueryRow(ctx, "SELECT scored_at FROM "+s.schema+".sentences WHERE key = $1", key).Scan(&scored)
+				return err == nil, err
+			})
+			if !ok {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			pgVisMS = append(pgVisMS, float64(found.Sub(at))/float64(time.Millisecond))
+			pgCommitMS = append(pgCommitMS, float64(found.Sub(scored))/float64(time.Millisecond))
+		}()
+	})
+	out.seconds = produced.Seconds()
+	if err := s.kcl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := p.errs.Load(); e > 0 {
+		t.Errorf("%d records failed to produce", e)
+	}
+	out.produced = p.acked.Load()
+	s.waitRows(t, p.keyPrefix(), int(out.produced), 5*time.Minute)
+	cpu1 := takeCPU(procs)
+	stopLag()
+	stopMem()
+	probes.Wait()
+	out.cpu = cpuPercent(cpu0, cpu1)
+	out.rss = mem.peak
+	out.hwm = lifetimeHWM(procs)
+
+	// Every row: scored_at (the insert's transaction time) minus created_at (the produce time).
+	rows, err := s.pool.Query(ctx, "SELECT created_at, scored_at FROM "+s.schema+".sentences WHERE starts_with(key, $1)", p.keyPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pgMS []float64
+	perSecond := map[int][]float64{}
+	for rows.Next() {
+		var created, scored time.Time
+		if err := rows.Scan(&created, &scored); err != nil {
+			t.Fatal(err)
+		}
+		ms := float64(scored.Sub(created)) / float64(time.Millisecond)
+		x := created.Sub(start).Seconds()
+		pgMS = append(pgMS, ms)
+		out.pgPoints = append(out.pgPoints, point{x, ms})
+		perSecond[int(x)] = append(perSecond[int(x)], ms)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for sec := range int(math.Ceil(out.seconds)) {
+		if v := perSecond[sec]; len(v) > 0 {
+			out.pgP99 = append(out.pgP99, point{float64(sec) + 0.5, summarise(v).p99})
+		}
+	}
+	out.stored = len(pgMS)
+	if out.searchable, err = s.countDocs(ctx, prefixQuery(p.keyPrefix())); err != nil {
+		t.Error(err)
+	}
+	slices.SortFunc(esPts, func(a, b point) int { return cmp.Compare(a.x, b.x) })
+	out.pg, out.es, out.esPoints = summarise(pgMS), summarise(esMS), esPts
+	out.pgVisible, out.pgCommit = summarise(pgVisMS), summarise(pgCommitMS)
+	if out.esMissing > 0 {
+		t.Errorf("%d sampled records never became searchable", out.esMissing)
+	}
+	t.Logf("%d/s for %.0fs: %d produced, %d stored; produce→PostgreSQL p50/p99/max %s; produce→searchable %s (%d samples); max lag %d",
+		rate, out.seconds, out.produced, out.stored, out.pg, out.es, out.es.n, out.maxLag)
+	return out
+}
+
+// benchWarmUp warms s up with records of their own source, kept out of every measurement.
+func benchWarmUp(t *testing.T, s *system) {
+	t.Helper()
+	newBenchProducer(s, "warmup").warmUp(t, 500)
+}
+
+// benchRamp raises the rate step by step on one system and stops at the first step whose lag
+// is not bounded: at the end of the step under two seconds of records, and not growing
+// (least-squares slope over the second half of the step under 5% of the rate).
+func benchRamp(t *testing.T, root string, step time.Duration) []rampStep {
+	s := newSystem(t)
+	ctx := t.Context()
+	benchWarmUp(t, s)
+	p := newBenchProducer(s, "ramp")
+	procs := benchProcs(s, root)
+	lagURL := s.runnerMetricsURL()
+	var out []rampStep
+	for _, rate := range benchRampRates {
+		var (
+			mu      sync.Mutex
+			samples []lagSample
+		)
+		before := p.next
+		cpu0 := takeCPU(procs)
+		stop := sampleLoop(ctx, 500*time.Millisecond, func(ctx context.Context) {
+			if l, err := runnerLag(ctx, lagURL); err == nil {
+				mu.Lock()
+				samples = append(samples, lagSample{time.Now(), l})
+				mu.Unlock()
+			}
+		})
+		el := p.paced(ctx, rate, step, nil)
+		stop()
+		cpu1 := takeCPU(procs)
+		// Records still buffered in the client count at the rate the step offered them.
+		produced := p.next - before
+		st := rampStep{rate: rate, achieved: float64(produced) / el.Seconds(), cpu: cpuPercent(cpu0, cpu1)}
+		if len(samples) > 0 {
+			st.endLag = samples[len(samples)-1].lag
+			var half []lagSample
+			for _, smp := range samples {
+				st.maxLag = max(st.maxLag, smp.lag)
+				if smp.at.Sub(samples[0].at) >= step/2 {
+					half = append(half, smp)
+				}
+			}
+			st.slope = lagSlope(half)
+		}
+		st.bounded = len(samples) > 0 && st.endLag < int64(2*rate) && st.slope < 0.05*float64(rate) &&
+			st.achieved >= 0.95*float64(rate)
+		out = append(out, st)
+		t.Logf("step %d/s: produced %.0f/s, lag at end %d, max %d, slope %.0f/s, bounded %v",
+			rate, st.achieved, st.endLag, st.maxLag, st.slope, st.bounded)
+		if !st.bounded {
+			break
+		}
+	}
+	return out
+}
+
+// lagSlope is the least-squares slope of lag over time, in records per second.
+func lagSlope(v []lagSample) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for _, p := range v {
+		x := p.at.Sub(v[0].at).Seconds()
+		y := float64(p.lag)
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	n := float64(len(v))
+	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
+}
+
+// benchMarkdown renders the report.
+func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSecs int, runs []latencyRun, steps []rampStep) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	commit, _ := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	w("# sentistream end-to-end benchmark\n\n")
+	w("- date: %s (took %s)\n", started.UTC().Format(time.RFC3339), time.Since(started).Round(time.Second))
+	w("- machine: %d CPUs (nproc), load average at start %s, Linux %s, %s\n", runtime.NumCPU(), loadAvg,
+		strings.TrimSpace(string(kernel)), runtime.Version())
+	w("- commit: %s\n", strings.TrimSpace(string(commit)))
+	w("- all services on this machine: the local stack (Kafka, PostgreSQL, Elasticsearch) and the score, index\n" +
+		"  and runner binaries as processes, each latency run and the ramp on a fresh topic, schema and index\n")
+	w("- command: `make bench` (`SENTISTREAM_BENCH_E2E=1 go test -run '^TestBenchEndToEnd$' -v -timeout 60m ./tests/`); "+
+		"SENTISTREAM_BENCH_SECONDS=%d\n\n", secs)
+
+	w("## Latency, produce → stored and → searchable\n\n")
+	w("Binary-mode CloudEvents, produced at a fixed rate; created_at in the data and the record timestamp are the\n"+
+		"produce time. **PostgreSQL**: every row, `scored_at − created_at`. **Elasticsearch**: %d records a second\n"+
+		"followed with a `_count` term query on `key` every 50 ms until it finds them (so up to 50 ms coarse).\n"+
+		"The PostgreSQL check follows the same records with a `SELECT` by key every 10 ms.\n\n", benchSamplesPerSecond)
+	w("| rate | run | produced | in PostgreSQL | produce → PostgreSQL p50 / p99 / max | produce → searchable in ES p50 / p99 / max (samples) | max lag |\n")
+	w("|---|---|---|---|---|---|---|\n")
+	for _, r := range runs {
+		w("| %d/s | %.0f s | %d (%.0f/s) | %d | %s | %s (%d) | %d |\n", r.rate, r.seconds, r.produced,
+			float64(r.produced)/r.seconds, r.stored, r.pg, r.es, r.es.n, r.maxLag)
+	}
+	w("\nCheck of `scored_at` as the stored time (sampled records): a `SELECT` first finds the row after\n\n")
+	w("| rate | produce → row visible p50 / p99 / max | scored_at → row visible p50 / p99 / max |\n|---|---|---|\n")
+	for _, r := range runs {
+		w("| %d/s | %s | %s |\n", r.rate, r.pgVisible, r.pgCommit)
+	}
+	w("\n`scored_at` is the insert's transaction time (`now()`), so it precedes the commit by the statement's\n" +
+		"duration; the second column bounds that gap (plus up to 10 ms of polling).\n" +
+		"Max lag is the runner's `sentistream_kafkasource_lag_records` (records not yet final), both sources summed.\n\n")
+	w("![latency over time](latency.png)\n\n")
+
+	w("## Highest sustained rate\n\n")
+	w("One system, the rate raised every %d s; a step is bounded when the runner's lag (both sources) at its end\n"+
+		"is under 2 s of records, its least-squares slope over the step's second half is under 5%% of the rate, and\n"+
+		"the producer kept up (≥ 95%% of the rate).\n\n", stepSecs)
+	names := []string{"score", "index", "runner", "kafka", "postgresql", "elasticsearch", "bench (producer, probes)"}
+	w("| rate | produced/s | lag at end | max lag | slope (rec/s) | bounded | CPU %% %s |\n", strings.Join(names, " / "))
+	w("|---|---|---|---|---|---|---|\n")
+	best := 0
+	for _, st := range steps {
+		var cpus []string
+		for _, n := range names {
+			cpus = append(cpus, fmt.Sprintf("%.0f", st.cpu[n]))
+		}
+		w("| %d/s | %.0f | %d | %d | %.0f | %v | %s |\n", st.rate, st.achieved, st.endLag, st.maxLag, st.slope, st.bounded, strings.Join(cpus, " / "))
+		if st.bounded {
+			best = st.rate
+		}
+	}
+	w("\n**Highest sustained rate with bounded lag: %d events/s**", best)
+	if len(steps) > 0 && steps[len(steps)-1].bounded {
+		w(" (the highest step tried; the limit is above it)")
+	}
+	w(".\n\n")
+
+	w("## Processes\n\n")
+	w("CPU in %% of one core (utime+stime from /proc/<pid>/stat over the run, until both sinks held every record;\n"+
+		"%d cores = %d%%). Peak RSS: the highest resident set sampled every 250 ms during the run; VmHWM: the\n"+
+		"lifetime peak. Services are process trees summed (PostgreSQL: postmaster and backends, shared buffers\n"+
+		"counted once per process that touched them; Elasticsearch: launcher and JVM).\n\n", runtime.NumCPU(), 100*runtime.NumCPU())
+	w("| process |")
+	for _, r := range runs {
+		w(" CPU @ %d/s | peak RSS @ %d/s |", r.rate, r.rate)
+	}
+	w(" VmHWM (lifetime) |\n|---|")
+	for range runs {
+		w("---|---|")
+	}
+	w("---|\n")
+	for _, n := range names {
+		w("| %s |", n)
+		var hwm int64
+		for _, r := range runs {
+			w(" %.0f%% | %s |", r.cpu[n], fmtMiB(r.rss[n]))
+			hwm = max(hwm, r.hwm[n])
+		}
+		w(" %s |\n", fmtMiB(hwm))
+	}
+	return b.String()
+}
