@@ -254,7 +254,6 @@ func TestIndexSeedQuery(t *testing.T) {
 	}
 }
 
-
 // TestIndexElasticsearchOutage stops the local Elasticsearch while events flow: they get 503s;
 // once it is back, their retries land, each exactly once. It needs the local stack's scripts,
 // takes a minute or two, and runs in the serial fault phase of make test ([testenv.Faults]),
