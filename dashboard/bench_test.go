@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ const benchClients = 20
 // Elasticsearch index, then measures each endpoint with benchClients concurrent clients over real
 // HTTP, with the production cache (1 s, warmed by one request) and without it (every request
 // queries, as the first request of a new instance does). Each b.Loop
-// iteration is one round of benchClients concurrent requests; it reports p50 and p99 in ms.
+// iteration is one round of benchClients concurrent requests; it reports p50 and p99 in ms and the
+// number of answers other than 200 (503 when a query outlives QUERY_TIMEOUT).
 //
 //	SENTISTREAM_BENCH_ROWS=1000000 go test -run '^$' -bench DashboardAPI -benchtime 50x ./dashboard/
 func BenchmarkDashboardAPI(b *testing.B) {
@@ -110,8 +112,9 @@ func BenchmarkDashboardAPI(b *testing.B) {
 // alone, the rest concurrently), and reports latency percentiles.
 func benchEndpoint(b *testing.B, client *http.Client, base string, paths []string) {
 	var (
-		mu   sync.Mutex
-		lats []time.Duration
+		mu     sync.Mutex
+		lats   []time.Duration
+		failed atomic.Int64
 	)
 	fetch := func(p string) {
 		res, err := client.Get(base + p)
@@ -122,7 +125,7 @@ func benchEndpoint(b *testing.B, client *http.Client, base string, paths []strin
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		if res.StatusCode != http.StatusOK {
-			b.Errorf("GET %s = %d", p, res.StatusCode)
+			failed.Add(1) // a 503 past QUERY_TIMEOUT under overload is a result, reported below
 		}
 	}
 	// One request first: it pays for the instance's first (uncached) query, which the cache=off
@@ -156,6 +159,7 @@ func benchEndpoint(b *testing.B, client *http.Client, base string, paths []strin
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(len(lats))/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(float64(failed.Load()), "non-200")
 }
 
 var benchWords = struct{ subjects, pos, neg, neu []string }{
