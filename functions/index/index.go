@@ -30,7 +30,6 @@ package index
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -120,7 +119,7 @@ func (h *Handler) ServeEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	if len(items) == 1 {
-		logProvenance(ctx, items[0].Record.Provenance)
+		serve.AddLogAttrs(ctx, items[0].Record.LogAttrs()...)
 	}
 	errs := make([]error, len(items))
 	if len(items) == 1 {
@@ -171,20 +170,6 @@ func (h *Handler) one(ctx context.Context, it event.Item) error {
 	rec := it.Record
 	doc := esindex.NewDoc(rec, h.cfg.Analyzer.Score(rec.Sentence), h.cfg.Now())
 	return h.cfg.Submitter.Submit(ctx, doc)
-}
-
-func logProvenance(ctx context.Context, p event.Provenance) {
-	var attrs []slog.Attr
-	if p.EventID != "" {
-		attrs = append(attrs, slog.String("event_id", p.EventID), slog.String("event_source", p.EventSource))
-	}
-	if p.Topic != "" {
-		attrs = append(attrs, slog.String("topic", p.Topic))
-	}
-	if p.HasOffset {
-		attrs = append(attrs, slog.Int("partition", int(p.Partition)), slog.Int64("offset", p.Offset))
-	}
-	serve.AddLogAttrs(ctx, attrs...)
 }
 
 // answerError maps an event's error to its HTTP answer, as the package doc lists.

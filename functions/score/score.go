@@ -42,7 +42,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -150,7 +149,7 @@ func (h *Handler) ServeEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(items) == 1 && items[0].Err == nil && !isBatch(r) {
 		rec := items[0].Record
-		logRecord(r.Context(), rec)
+		serve.AddLogAttrs(r.Context(), rec.LogAttrs()...)
 		if err := h.store(r.Context(), rec); err != nil {
 			return err
 		}
@@ -282,23 +281,6 @@ func decodeError(err error) error {
 		return se
 	}
 	return err // a *http.MaxBytesError (413) or a bug (500): Adapt decides
-}
-
-// logRecord adds rec's provenance, never its text, to the request's log line.
-func logRecord(ctx context.Context, rec event.Record) {
-	p := rec.Provenance
-	attrs := make([]slog.Attr, 0, 7)
-	attrs = append(attrs, slog.String("key", rec.Key), slog.Int("sentence_chars", utf8.RuneCountInString(rec.Sentence)))
-	if p.EventID != "" {
-		attrs = append(attrs, slog.String("event_id", p.EventID), slog.String("event_source", p.EventSource))
-	}
-	if p.Topic != "" {
-		attrs = append(attrs, slog.String("topic", p.Topic))
-	}
-	if p.HasOffset {
-		attrs = append(attrs, slog.Int("partition", int(p.Partition)), slog.Int64("offset", p.Offset))
-	}
-	serve.AddLogAttrs(ctx, attrs...)
 }
 
 const (

@@ -9,6 +9,8 @@ INDEX_PORT=${INDEX_PORT:-8082}
 DASHBOARD_PORT=${DASHBOARD_PORT:-8080}
 RUNNER_METRICS_PORT=${RUNNER_METRICS_PORT:-9464}
 PRODUCER_RATE=${PRODUCER_RATE:-20}
+# The mood drifts between positive and negative over ten minutes, so the dashboard shows trends.
+PRODUCER_MOOD=${PRODUCER_MOOD:-sine:10m}
 # Stop order: the producer first, then delivery, then the functions.
 APPS=(producer runner dashboard index score)
 
@@ -47,7 +49,7 @@ apps_start() {
 		--sink "score=http://127.0.0.1:$SCORE_PORT" --sink "index=http://127.0.0.1:$INDEX_PORT" \
 		--metrics-addr "127.0.0.1:$RUNNER_METRICS_PORT" \
 		"$REPO_DIR/infra/knative/kafkasource-score.yaml" "$REPO_DIR/infra/knative/kafkasource-index.yaml"
-	app_start producer "" "$bin/producer" --brokers "$KAFKA_BROKERS" --rate "$PRODUCER_RATE" --duration 24h
+	app_start producer "" "$bin/producer" --brokers "$KAFKA_BROKERS" --rate "$PRODUCER_RATE" --mood "$PRODUCER_MOOD"
 }
 
 apps_stop() {
