@@ -303,20 +303,25 @@ func writeChart(path string, panels []panel) error {
 			fill(img, image.Rect(lx, oy+14, lx+14, oy+22), s.c)
 			drawText(img, lx+18, oy+12, name, black)
 		}
+		clampX := func(x int) int { return min(max(x, plot.Min.X), plot.Max.X) }
+		clampY := func(y int) int { return min(max(y, plot.Min.Y), plot.Max.Y) }
 		for _, s := range p.series {
 			c := s.c
 			if s.faint {
 				c = color.RGBA{uint8(255 - (255-int(c.R))/3), uint8(255 - (255-int(c.G))/3), uint8(255 - (255-int(c.B))/3), 255}
 			}
 			for k, pt := range s.pts {
-				x, y := toX(pt.x), toY(pt.y)
+				if math.IsNaN(pt.x) || math.IsNaN(pt.y) || math.IsInf(pt.y, 0) || math.IsInf(pt.x, 0) {
+					continue
+				}
+				x, y := clampX(toX(pt.x)), clampY(toY(pt.y))
 				if s.dots {
 					img.Set(x, y, c)
 					continue
 				}
 				fill(img, image.Rect(x-1, y-1, x+2, y+2), c)
 				if k > 0 {
-					line(img, toX(s.pts[k-1].x), toY(s.pts[k-1].y), x, y, c)
+					line(img, clampX(toX(s.pts[k-1].x)), clampY(toY(s.pts[k-1].y)), x, y, c)
 				}
 			}
 		}
