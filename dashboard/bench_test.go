@@ -32,10 +32,6 @@ import (
 // benchRowsVar sets how many rows BenchmarkDashboardAPI loads; the target is 1000000.
 const benchRowsVar = "SENTISTREAM_BENCH_ROWS"
 
-// benchRollupVar, when set, makes BenchmarkDashboardAPI apply the proposed rollup migration
-// (rollupMigration) after loading, as pgstore will once it ships it.
-const benchRollupVar = "SENTISTREAM_BENCH_ROLLUP"
-
 // benchClients is the number of concurrent clients per endpoint.
 const benchClients = 20
 
@@ -62,12 +58,6 @@ func BenchmarkDashboardAPI(b *testing.B) {
 	start := time.Now()
 	benchLoad(b, pool, ix, n)
 	b.Logf("loaded %d rows into PostgreSQL and Elasticsearch in %v", n, time.Since(start).Round(time.Second))
-	if os.Getenv(benchRollupVar) != "" {
-		if _, err := pool.Exec(b.Context(), rollupMigration); err != nil {
-			b.Fatalf("rollup migration: %v", err)
-		}
-		b.Logf("with the per-minute rollup (%s set)", benchRollupVar)
-	}
 
 	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {

@@ -511,43 +511,11 @@ func TestPipeline(t *testing.T) {
 	}
 }
 
-// rollupMigration is the migration the dashboard asks of pgstore (see the report in the commit
-// log): a per-minute rollup of sentences kept by a statement-level trigger, so one batch insert
-// updates each of its minutes once, in minute order (no deadlocks between concurrent batches).
-// Rows skipped by ON CONFLICT DO NOTHING are not in the transition table, so redelivery does not
-// count twice. The dashboard reads it when it exists and falls back to sentences otherwise.
-const rollupMigration = `
-CREATE TABLE sentences_minute (
-	minute       timestamptz PRIMARY KEY,
-	n            bigint NOT NULL,
-	sum_compound double precision NOT NULL,
-	positive     bigint NOT NULL,
-	negative     bigint NOT NULL
-);
-CREATE FUNCTION sentences_minute_add() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	INSERT INTO sentences_minute AS m (minute, n, sum_compound, positive, negative)
-	SELECT date_trunc('minute', created_at), count(*), sum(sentiment),
-	       count(*) FILTER (WHERE sentiment >= 0.05), count(*) FILTER (WHERE sentiment <= -0.05)
-	FROM new_rows GROUP BY 1 ORDER BY 1
-	ON CONFLICT (minute) DO UPDATE SET n = m.n + EXCLUDED.n, sum_compound = m.sum_compound + EXCLUDED.sum_compound,
-		positive = m.positive + EXCLUDED.positive, negative = m.negative + EXCLUDED.negative;
-	RETURN NULL;
-END $$;
-CREATE TRIGGER sentences_minute_add AFTER INSERT ON sentences REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION sentences_minute_add();
-INSERT INTO sentences_minute
-SELECT date_trunc('minute', created_at), count(*), sum(sentiment),
-       count(*) FILTER (WHERE sentiment >= 0.05), count(*) FILTER (WHERE sentiment <= -0.05)
-FROM sentences GROUP BY 1;`
 
 // TestTimelineRollup checks that the timeline read from the rollup equals the one read from
-// sentences, for rows backfilled by the migration and rows added through its trigger.
+// sentences, for rows added through pgstore's per-minute rollup trigger (migration 0002).
 func TestTimelineRollup(t *testing.T) {
 	f := newFixture(t, testRows, nil, dashboard.Config{})
-	if _, err := f.pool.Exec(t.Context(), rollupMigration); err != nil {
-		t.Fatalf("rollup migration: %v", err)
-	}
 	insertRows(t, f.pool, f.ix, f.now, []row{{90 * time.Second, 0.7, "late one"}, {95 * time.Second, -0.2, "another"}})
 	for _, rng := range []string{"1h", "7d"} {
 		var fromRollup, fromRows dashboard.Timeline
