@@ -511,7 +511,6 @@ func TestPipeline(t *testing.T) {
 	}
 }
 
-
 // TestTimelineRollup checks that the timeline read from the rollup equals the one read from
 // sentences, for rows added through pgstore's per-minute rollup trigger (migration 0002).
 func TestTimelineRollup(t *testing.T) {
