@@ -3,7 +3,11 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$LOCAL_DIR/down.sh"
 for link in "$STACK_DIR"/*; do
-	[ -L "$link" ] && rm -rf "$(readlink -f "$link")"
+	if [ -L "$link" ]; then
+		target=$(readlink -f "$link")
+		rm -rf "$target"
+		rmdir --ignore-fail-on-non-empty "$(dirname "$target")"
+	fi
 done
 rm -rf "$STACK_DIR"
 log "removed $STACK_DIR (downloads kept in $SENTISTREAM_CACHE)"
