@@ -59,8 +59,16 @@ fuzz: ## run each fuzz target for 30s
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./internal/event/
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime 30s ./internal/sentiment/
 
-bench: up ## benchmarks (VADER, decoding; against the real stack where they need it)
-	$(TEST_ENV) go test -run '^$$' -bench . -benchtime 2s ./...
+bench: up ## benchmarks against the local stack, then the end-to-end report in reports/
+	$(TEST_ENV) go test -run '^$$' -bench . -benchtime 2s ./internal/sentiment/ ./internal/event/ ./internal/batch/
+	$(TEST_ENV) go test -run '^$$' -bench 'ScoreHTTP|ColdStart' -benchtime 3s ./functions/score/
+	$(TEST_ENV) go test -run '^$$' -bench Insert ./internal/pgstore/
+	$(TEST_ENV) go test -run '^$$' -bench IndexHTTP -benchtime 20000x ./functions/index/
+	$(TEST_ENV) go test -run '^$$' -bench Reindex -benchtime 1x ./cmd/reindex/
+	$(TEST_ENV) go test -run '^$$' -bench Runner -benchtime 200000x ./internal/kafkasource/
+	$(TEST_ENV) go test -run '^$$' -bench . -benchtime 500000x ./internal/produce/
+	$(TEST_ENV) go test -run '^$$' -bench DashboardAPI -benchtime 30x ./dashboard/
+	$(TEST_ENV) SENTISTREAM_BENCH_E2E=1 go test -count=1 -timeout 30m -run '^TestBenchEndToEnd$$' -v ./tests/
 
 vuln: ## govulncheck
 	go run golang.org/x/vuln/cmd/govulncheck@latest ./...
