@@ -137,7 +137,7 @@ func TestBenchEndToEnd(t *testing.T) {
 }
 
 // benchProcNames are the rows of the process table, in order.
-var benchProcNames = []string{"score", "index", "runner", "kafka", "postgresql", "elasticsearch", "bench (producer, probes)"}
+var benchProcNames = []string{"score", "index", "runner", "kafka", "postgresql", "elasticsearch", "bench (producer, probes)", machineRow}
 
 // benchProcs lists the processes of s and of the local stack.
 func benchProcs(s *system, root string) []watched {
@@ -764,7 +764,8 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 	w("CPU in %% of one core (utime+stime from /proc/<pid>/stat over the run, until both sinks held every record;\n"+
 		"%d cores = %d%%). Peak RSS: the highest resident set sampled every 250 ms during the run; VmHWM: the\n"+
 		"lifetime peak. Services are process trees summed (PostgreSQL: postmaster and backends, shared buffers\n"+
-		"counted once per process that touched them; Elasticsearch: launcher and JVM).\n\n", runtime.NumCPU(), 100*runtime.NumCPU())
+		"counted once per process that touched them; Elasticsearch: launcher and JVM). The whole machine row is\n"+
+		"every process on it (/proc/stat), so what it adds to the rows above is other work on the machine.\n\n", runtime.NumCPU(), 100*runtime.NumCPU())
 	w("| process |")
 	for _, r := range runs {
 		w(" CPU @ %d/s | peak RSS @ %d/s |", r.rate, r.rate)
@@ -778,8 +779,16 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 		w("| %s |", n)
 		var hwm int64
 		for _, r := range runs {
-			w(" %.0f%% | %s |", r.cpu[n], fmtMiB(r.rss[n]))
+			rss := fmtMiB(r.rss[n])
+			if n == machineRow {
+				rss = "–"
+			}
+			w(" %.0f%% | %s |", r.cpu[n], rss)
 			hwm = max(hwm, r.hwm[n])
+		}
+		if n == machineRow {
+			w(" – |\n")
+			continue
 		}
 		w(" %s |\n", fmtMiB(hwm))
 	}

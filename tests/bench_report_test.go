@@ -134,7 +134,30 @@ func takeCPU(rows []watched) cpuSnapshot {
 		}
 		snap.ticks[w.name] = m
 	}
+	snap.ticks[machineRow] = map[string]int64{"busy": machineBusyTicks()}
 	return snap
+}
+
+// machineRow is the cpuSnapshot row of every process on the machine, ours and anyone else's.
+const machineRow = "whole machine"
+
+// machineBusyTicks returns the CPU time of all CPUs not idle or waiting (/proc/stat).
+func machineBusyTicks() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i > 7 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return busy
 }
 
 // cpuPercent returns each row's CPU use between two snapshots, in percent of one core. A process
@@ -242,6 +265,14 @@ type series struct {
 	faint bool
 }
 
+func (s series) color() color.RGBA {
+	c := s.c
+	if s.faint {
+		c = color.RGBA{uint8(255 - (255-int(c.R))/3), uint8(255 - (255-int(c.G))/3), uint8(255 - (255-int(c.B))/3), 255}
+	}
+	return c
+}
+
 // panel is one chart: a title and its series, sharing the x range 0..xMax seconds.
 type panel struct {
 	title  string
@@ -300,16 +331,13 @@ func writeChart(path string, panels []panel) error {
 			s := p.series[j]
 			name := strings.ToUpper(s.name)
 			lx -= textWidth(name) + 30
-			fill(img, image.Rect(lx, oy+14, lx+14, oy+22), s.c)
+			fill(img, image.Rect(lx, oy+14, lx+14, oy+22), s.color())
 			drawText(img, lx+18, oy+12, name, black)
 		}
 		clampX := func(x int) int { return min(max(x, plot.Min.X), plot.Max.X) }
 		clampY := func(y int) int { return min(max(y, plot.Min.Y), plot.Max.Y) }
 		for _, s := range p.series {
-			c := s.c
-			if s.faint {
-				c = color.RGBA{uint8(255 - (255-int(c.R))/3), uint8(255 - (255-int(c.G))/3), uint8(255 - (255-int(c.B))/3), 255}
-			}
+			c := s.color()
 			for k, pt := range s.pts {
 				if math.IsNaN(pt.x) || math.IsNaN(pt.y) || math.IsInf(pt.y, 0) || math.IsInf(pt.x, 0) {
 					continue
@@ -376,11 +404,12 @@ func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
 		if x0 == x1 && y0 == y1 {
 			return
 		}
-		if 2*e >= dy {
+		e2 := 2 * e
+		if e2 >= dy {
 			e += dy
 			x0 += sx
 		}
-		if 2*e <= dx {
+		if e2 <= dx {
 			e += dx
 			y0 += sy
 		}
