@@ -57,10 +57,11 @@ type latencyRun struct {
 	stored     int // rows of the run in PostgreSQL
 	searchable int // documents of the run in Elasticsearch
 	pg         dist
-	pgVisible  dist             // sampled: produce → a SELECT finds the row
-	pgCommit   dist             // sampled: scored_at → a SELECT finds the row (insert + commit + poll)
-	es         dist             // sampled: produce → a search finds the document
-	maxLag     map[string]int64 // runner lag (records not yet final) by source
+	pgVisible  dist               // sampled: produce → a SELECT finds the row
+	pgCommit   dist               // sampled: scored_at → a SELECT finds the row (insert + commit + poll)
+	es         dist               // sampled: produce → a search finds the document
+	maxLag     map[string]int64   // runner lag (records not yet final) by source
+	delivery   map[string]float64 // mean ms from the runner's POST to the 2xx, by source
 	cpu        map[string]float64
 	rss        map[string]int64
 	hwm        map[string]int64
@@ -76,7 +77,8 @@ type rampStep struct {
 	endLag   int64            // both sources
 	maxLag   int64            // both sources
 	endBy    map[string]int64 // lag at the end by source
-	slope    float64          // records/s, least squares over the last half of the step
+	delivery map[string]float64
+	slope    float64 // records/s, least squares over the last half of the step
 	bounded  bool
 	cpu      map[string]float64
 }
@@ -275,6 +277,56 @@ func runnerLag(ctx context.Context, url string) (map[string]int64, error) {
 		out[source] += int64(v)
 	}
 	return out, sc.Err()
+}
+
+// deliveryTotals returns the runner's delivery-duration histogram sums (seconds) and counts, by
+// source, to give the mean time from sending an event to its final success over an interval.
+func deliveryTotals(ctx context.Context, url string) (sum, count map[string]float64) {
+	sum, count = map[string]float64{}, map[string]float64{}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return sum, count
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return sum, count
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		var m map[string]float64
+		switch {
+		case strings.HasPrefix(line, "sentistream_kafkasource_delivery_duration_seconds_sum{"):
+			m = sum
+		case strings.HasPrefix(line, "sentistream_kafkasource_delivery_duration_seconds_count{"):
+			m = count
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			continue
+		}
+		source, _, _ := strings.Cut(line[strings.Index(line, `source="`)+len(`source="`):], `"`)
+		m[source] += v
+	}
+	return sum, count
+}
+
+// meanDelivery returns the mean delivery time in ms by source between two deliveryTotals.
+func meanDelivery(sum0, count0, sum1, count1 map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k := range sum1 {
+		if n := count1[k] - count0[k]; n > 0 {
+			out[k] = (sum1[k] - sum0[k]) / n * 1000
+		}
+	}
+	return out
+}
+
+func fmtDelivery(m map[string]float64) string {
+	return fmt.Sprintf("%.1f / %.1f ms", m["score"], m["index"])
 }
 
 func sumLag(m map[string]int64) int64 {
@@ -549,6 +601,7 @@ func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyR
 	stopES := sampleLoop(ctx, esProbe.interval, esProbe.poll)
 	stopPG := sampleLoop(ctx, pgProbe.interval, pgProbe.poll)
 	cpu0 := takeCPU(procs)
+	dsum0, dcount0 := deliveryTotals(ctx, lagURL)
 	produced := p.paced(ctx, rate, d, func(i int, key string, at time.Time) {
 		if i%every == 0 {
 			esProbe.add(key, at)
@@ -568,6 +621,8 @@ func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyR
 		t.Errorf("the sinks did not catch up (figures below cover what they stored): %v", settled)
 	}
 	cpu1 := takeCPU(procs)
+	dsum1, dcount1 := deliveryTotals(ctx, lagURL)
+	out.delivery = meanDelivery(dsum0, dcount0, dsum1, dcount1)
 	stopLag()
 	stopMem()
 	if settled == nil {
@@ -618,8 +673,8 @@ func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyR
 	slices.SortFunc(esPts, func(a, b point) int { return cmp.Compare(a.x, b.x) })
 	out.pg, out.es, out.esPoints = summarise(pgMS), summarise(esProbe.ms), esPts
 	out.pgVisible, out.pgCommit = summarise(pgProbe.ms), summarise(pgProbe.since)
-	t.Logf("%d/s for %.0fs: %d produced, %d stored; produce→PostgreSQL p50/p99/max %s (sampled SELECT %s, %s after scored_at); produce→searchable %s (%d samples); max lag score/index %s; CPU %% %s",
-		rate, out.seconds, out.produced, out.stored, out.pg, out.pgVisible, out.pgCommit, out.es, out.es.n, fmtLag(out.maxLag), fmtCPU(out.cpu))
+	t.Logf("%d/s for %.0fs: %d produced, %d stored; produce→PostgreSQL p50/p99/max %s (sampled SELECT %s, %s after scored_at); produce→searchable %s (%d samples); max lag score/index %s; mean delivery score/index %s; CPU %% %s",
+		rate, out.seconds, out.produced, out.stored, out.pg, out.pgVisible, out.pgCommit, out.es, out.es.n, fmtLag(out.maxLag), fmtDelivery(out.delivery), fmtCPU(out.cpu))
 	return out
 }
 
@@ -647,6 +702,7 @@ func benchRamp(t *testing.T, root string, step time.Duration) []rampStep {
 		)
 		before := p.next
 		cpu0 := takeCPU(procs)
+		dsum0, dcount0 := deliveryTotals(ctx, lagURL)
 		stop := sampleLoop(ctx, 500*time.Millisecond, func(ctx context.Context) {
 			if l, err := runnerLag(ctx, lagURL); err == nil {
 				mu.Lock()
@@ -657,9 +713,11 @@ func benchRamp(t *testing.T, root string, step time.Duration) []rampStep {
 		el := p.paced(ctx, rate, step, nil)
 		stop()
 		cpu1 := takeCPU(procs)
+		dsum1, dcount1 := deliveryTotals(ctx, lagURL)
 		// Records still buffered in the client count at the rate the step offered them.
 		produced := p.next - before
-		st := rampStep{rate: rate, achieved: float64(produced) / el.Seconds(), cpu: cpuPercent(cpu0, cpu1)}
+		st := rampStep{rate: rate, achieved: float64(produced) / el.Seconds(), cpu: cpuPercent(cpu0, cpu1),
+			delivery: meanDelivery(dsum0, dcount0, dsum1, dcount1)}
 		if len(samples) > 0 {
 			st.endLag, st.endBy = samples[len(samples)-1].lag, samples[len(samples)-1].bySource
 			var half []lagSample
@@ -674,8 +732,8 @@ func benchRamp(t *testing.T, root string, step time.Duration) []rampStep {
 		st.bounded = len(samples) > 0 && st.endLag < int64(2*rate) && st.slope < 0.05*float64(rate) &&
 			st.achieved >= 0.95*float64(rate)
 		out = append(out, st)
-		t.Logf("step %d/s: produced %.0f/s, lag at end %d (score/index %s), max %d, slope %.0f/s, bounded %v; CPU %% %s",
-			rate, st.achieved, st.endLag, fmtLag(st.endBy), st.maxLag, st.slope, st.bounded, fmtCPU(st.cpu))
+		t.Logf("step %d/s: produced %.0f/s, lag at end %d (score/index %s), max %d, slope %.0f/s, bounded %v; mean delivery score/index %s; CPU %% %s",
+			rate, st.achieved, st.endLag, fmtLag(st.endBy), st.maxLag, st.slope, st.bounded, fmtDelivery(st.delivery), fmtCPU(st.cpu))
 		if !st.bounded {
 			break
 		}
@@ -720,11 +778,11 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 		"followed by one search (a `terms` query on `key` for every record not yet found) every 50 ms; a record\n"+
 		"counts as searchable when the answer listing it arrives (an upper bound, up to ~50 ms coarse).\n"+
 		"The PostgreSQL check follows the same records with one `SELECT … WHERE key = ANY(…)` every 10 ms.\n\n", benchSamplesPerSecond)
-	w("| rate | run | produced | in PostgreSQL / ES | produce → PostgreSQL p50 / p99 / max | produce → searchable in ES p50 / p99 / max (samples) | max lag score / index |\n")
-	w("|---|---|---|---|---|---|---|\n")
+	w("| rate | run | produced | in PostgreSQL / ES | produce → PostgreSQL p50 / p99 / max | produce → searchable in ES p50 / p99 / max (samples) | max lag score / index | mean delivery score / index |\n")
+	w("|---|---|---|---|---|---|---|---|\n")
 	for _, r := range runs {
-		w("| %d/s | %.0f s | %d (%.0f/s) | %d / %d | %s | %s (%d) | %s |\n", r.rate, r.seconds, r.produced,
-			float64(r.produced)/r.seconds, r.stored, r.searchable, r.pg, r.es, r.es.n, fmtLag(r.maxLag))
+		w("| %d/s | %.0f s | %d (%.0f/s) | %d / %d | %s | %s (%d) | %s | %s |\n", r.rate, r.seconds, r.produced,
+			float64(r.produced)/r.seconds, r.stored, r.searchable, r.pg, r.es, r.es.n, fmtLag(r.maxLag), fmtDelivery(r.delivery))
 	}
 	w("\nCheck of `scored_at` as the stored time (sampled records): a `SELECT` first finds the row after\n\n")
 	w("| rate | produce → row visible p50 / p99 / max | scored_at → row visible p50 / p99 / max |\n|---|---|---|\n")
@@ -733,7 +791,10 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 	}
 	w("\n`scored_at` is the insert's transaction time (`now()`), so it precedes the commit by the statement's\n" +
 		"duration; the second column bounds that gap (plus up to 10 ms of polling).\n" +
-		"Max lag is the runner's `sentistream_kafkasource_lag_records` (records not yet final), both sources summed.\n\n")
+		"Max lag is the runner's `sentistream_kafkasource_lag_records` (records not yet final) by source. Mean\n" +
+		"delivery is the runner's `sentistream_kafkasource_delivery_duration_seconds` (POST to 2xx) over the run: with\n" +
+		"`ordering: unordered` a source keeps at most 50 events in flight, so a sink takes at most 50 ÷ mean delivery\n" +
+		"events a second (Little's law).\n\n")
 	w("![latency over time](latency.png)\n\n")
 
 	w("## Highest sustained rate\n\n")
@@ -741,15 +802,15 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 		"is under 2 s of records, its least-squares slope over the step's second half is under 5%% of the rate, and\n"+
 		"the producer kept up (≥ 95%% of the rate).\n\n", stepSecs)
 	names := benchProcNames
-	w("| rate | produced/s | lag at end (score / index) | max lag | slope (rec/s) | bounded | CPU %% %s |\n", strings.Join(names, " / "))
-	w("|---|---|---|---|---|---|---|\n")
+	w("| rate | produced/s | lag at end (score / index) | max lag | slope (rec/s) | bounded | mean delivery score / index | CPU %% %s |\n", strings.Join(names, " / "))
+	w("|---|---|---|---|---|---|---|---|\n")
 	best := 0
 	for _, st := range steps {
 		var cpus []string
 		for _, n := range names {
 			cpus = append(cpus, fmt.Sprintf("%.0f", st.cpu[n]))
 		}
-		w("| %d/s | %.0f | %d (%s) | %d | %.0f | %v | %s |\n", st.rate, st.achieved, st.endLag, fmtLag(st.endBy), st.maxLag, st.slope, st.bounded, strings.Join(cpus, " / "))
+		w("| %d/s | %.0f | %d (%s) | %d | %.0f | %v | %s | %s |\n", st.rate, st.achieved, st.endLag, fmtLag(st.endBy), st.maxLag, st.slope, st.bounded, fmtDelivery(st.delivery), strings.Join(cpus, " / "))
 		if st.bounded {
 			best = st.rate
 		}
