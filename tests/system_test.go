@@ -267,6 +267,7 @@ spec:
   bootstrapServers: [%[2]s]
   topics: [%[3]s]
   consumerGroup: %[4]s
+  consumers: 3
   initialOffset: earliest
   ordering: unordered
   delivery:

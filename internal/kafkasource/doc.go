@@ -59,7 +59,7 @@
 //     [a-z0-9]).
 //   - Only string record keys (KafkaSource's default key type): the key-type annotation
 //     (int, float, byte-array) is not read; invalid UTF-8 becomes U+FFFD, as Java's decoder does.
-//   - No OIDC, no TLS to sinks, no KEDA scaling, no spec.consumers (one consumer per source), no
+//   - No OIDC, no TLS to sinks, no KEDA scaling, no
 //     status, no reply events (the response body is ignored), no tracing headers. The consumer
 //     group default, when spec.consumerGroup is unset, is kafkasource-<ns>-<name>, not the UID.
 //   - An http:// sink is posted to with a minimal HTTP/1.1 client of the runner's own (one
@@ -67,7 +67,8 @@
 //     sinks, and any sink when [Config].HTTPClient is set, go through net/http.
 //   - The consumer's session timeout is 10s with a 1s heartbeat (Kafka's consumer default is 45s),
 //     so the partitions of a crashed runner move to a restarted one within seconds.
-//   - The in-flight bound is per source ([Config].MaxInFlight), not per consumer verticle.
+//   - spec.consumers runs that many group members in this one process (KafkaSource spreads them
+//     over its dispatcher pods); the in-flight bound ([Config].MaxInFlight) applies to each.
 //
 // # Shutdown
 //

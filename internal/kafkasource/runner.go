@@ -89,15 +89,19 @@ func New(cfg Config, sources []Source) (*Runner, error) {
 		if err := s.validate(); err != nil {
 			return nil, fmt.Errorf("kafkasource %q: %w", s.Metadata.Name, err)
 		}
-		src, err := r.newSource(s)
-		if err != nil {
-			return nil, fmt.Errorf("kafkasource %q: %w", s.Metadata.Name, err)
+		// spec.consumers members of the source's group, each with its own partitions and
+		// in-flight bound, as KafkaSource spreads them over its dispatcher pods.
+		for i := range s.consumers() {
+			src, err := r.newSource(s)
+			if err != nil {
+				return nil, fmt.Errorf("kafkasource %q: %w", s.Metadata.Name, err)
+			}
+			if i == 0 && seen[src.group] {
+				return nil, fmt.Errorf("kafkasource %q: consumer group %q is used twice", s.Metadata.Name, src.group)
+			}
+			seen[src.group] = true
+			r.sources = append(r.sources, src)
 		}
-		if seen[src.group] {
-			return nil, fmt.Errorf("kafkasource %q: consumer group %q is used twice", s.Metadata.Name, src.group)
-		}
-		seen[src.group] = true
-		r.sources = append(r.sources, src)
 	}
 	return r, nil
 }

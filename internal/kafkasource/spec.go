@@ -31,6 +31,7 @@ type SourceSpec struct {
 	BootstrapServers []string     `json:"bootstrapServers"`
 	Topics           []string     `json:"topics"`
 	ConsumerGroup    string       `json:"consumerGroup,omitempty"`
+	Consumers        *int32       `json:"consumers,omitempty"`
 	InitialOffset    string       `json:"initialOffset,omitempty"`
 	Ordering         string       `json:"ordering,omitempty"`
 	Delivery         *Delivery    `json:"delivery,omitempty"`
@@ -152,10 +153,25 @@ func (s Source) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("spec.ordering: want ordered or unordered, got %q", s.Spec.Ordering))
 	}
+	if c := s.Spec.Consumers; c != nil && (*c < 1 || *c > maxConsumers) {
+		errs = append(errs, fmt.Errorf("spec.consumers: want 1 to %d, got %d", maxConsumers, *c))
+	}
 	if _, err := s.policy(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// maxConsumers bounds spec.consumers for the local runner: each consumer is a group member with
+// its own client and up to MaxInFlight deliveries.
+const maxConsumers = 64
+
+// consumers is spec.consumers, 1 when unset.
+func (s Source) consumers() int {
+	if s.Spec.Consumers == nil {
+		return 1
+	}
+	return int(*s.Spec.Consumers)
 }
 
 // policy is the resolved retry and timeout behaviour of a source.
