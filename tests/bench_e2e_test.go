@@ -59,6 +59,9 @@ type latencyRun struct {
 	pg         dist
 	pgVisible  dist               // sampled: produce → a SELECT finds the row
 	pgCommit   dist               // sampled: scored_at → a SELECT finds the row (insert + commit + poll)
+	note       string             // why the figures are partial, if they are
+	esLeft     int                // sampled records no search found
+	pgLeft     int                // sampled records no SELECT found
 	es         dist               // sampled: produce → a search finds the document
 	maxLag     map[string]int64   // runner lag (records not yet final) by source
 	delivery   map[string]float64 // mean ms from the runner's POST to the 2xx, by source
@@ -415,7 +418,7 @@ func (s *system) waitRows(t *testing.T, prefix string, n int, timeout time.Durat
 // returns an error saying how far they got if timeout passes first.
 func (s *system) settle(ctx context.Context, prefix string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(time.Second) // each poll counts rows: keep what it costs PostgreSQL small
 	defer tick.Stop()
 	for {
 		err := s.caughtUp(ctx, prefix, n)
@@ -616,9 +619,12 @@ func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyR
 		t.Errorf("%d records failed to produce", e)
 	}
 	out.produced = p.acked.Load()
+	// A rate the system cannot sustain is a finding, not a failure: the report says how far the
+	// sinks got, and the latencies cover what they stored.
 	settled := s.settle(ctx, p.keyPrefix(), int(out.produced), 3*time.Minute)
 	if settled != nil {
-		t.Errorf("the sinks did not catch up (figures below cover what they stored): %v", settled)
+		out.note = fmt.Sprintf("the sinks had not caught up 3 min after the run (%v); figures cover what they stored by then", settled)
+		t.Log(out.note)
 	}
 	cpu1 := takeCPU(procs)
 	dsum1, dcount1 := deliveryTotals(ctx, lagURL)
@@ -635,6 +641,7 @@ func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyR
 	}
 	stopES()
 	stopPG()
+	out.esLeft, out.pgLeft = esProbe.left(), pgProbe.left()
 	out.cpu = cpuPercent(cpu0, cpu1)
 	out.rss = mem.peak
 	out.hwm = lifetimeHWM(procs)
@@ -783,6 +790,11 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 	for _, r := range runs {
 		w("| %d/s | %.0f s | %d (%.0f/s) | %d / %d | %s | %s (%d) | %s | %s |\n", r.rate, r.seconds, r.produced,
 			float64(r.produced)/r.seconds, r.stored, r.searchable, r.pg, r.es, r.es.n, fmtLag(r.maxLag), fmtDelivery(r.delivery))
+	}
+	for _, r := range runs {
+		if r.note != "" {
+			w("\n%d/s: %s; sampled records not found: %d in ES, %d in PostgreSQL.\n", r.rate, r.note, r.esLeft, r.pgLeft)
+		}
 	}
 	w("\nCheck of `scored_at` as the stored time (sampled records): a `SELECT` first finds the row after\n\n")
 	w("| rate | produce → row visible p50 / p99 / max | scored_at → row visible p50 / p99 / max |\n|---|---|---|\n")
