@@ -804,9 +804,8 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 	w("\n`scored_at` is the insert's transaction time (`now()`), so it precedes the commit by the statement's\n" +
 		"duration; the second column bounds that gap (plus up to 10 ms of polling).\n" +
 		"Max lag is the runner's `sentistream_kafkasource_lag_records` (records not yet final) by source. Mean\n" +
-		"delivery is the runner's `sentistream_kafkasource_delivery_duration_seconds` (POST to 2xx) over the run: with\n" +
-		"`ordering: unordered` a source keeps at most 50 events in flight, so a sink takes at most 50 ÷ mean delivery\n" +
-		"events a second (Little's law).\n\n")
+		"delivery is the runner's `sentistream_kafkasource_delivery_duration_seconds` (start of the POST to the\n" +
+		"2xx, retries included) over the run.\n\n")
 	w("![latency over time](latency.png)\n\n")
 
 	w("## Highest sustained rate\n\n")
