@@ -49,10 +49,7 @@ func loadConfig(getenv env.Getenv) (config, error) {
 		}
 	}
 	var err error
-	c.es.URL = env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200")
-	c.es.Username, err = env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
-	check(err)
-	c.es.Password, err = env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
+	c.es, err = esindex.LoadClientConfig(getenv)
 	check(err)
 	c.index = env.String(getenv, "ES_INDEX", esindex.DefaultName)
 	c.batch.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)

@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,29 +58,20 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout, stderr i
 		fmt.Fprintln(stderr, "reconcile: --page must be > 0, --show >= 0; no arguments")
 		return 2
 	}
-	pgPassword, err1 := env.Secret(getenv, "DATABASE_PASSWORD", "")
-	esUser, err2 := env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
-	esPassword, err3 := env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
-	for _, err := range []error{err1, err2, err3} {
-		if err != nil {
-			fmt.Fprintln(stderr, "reconcile:", err)
-			return 2
-		}
+	pc, err1 := pgstore.LoadPoolConfig(getenv)
+	ec, err2 := esindex.LoadClientConfig(getenv)
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(stderr, "reconcile:", err)
+		return 2
 	}
-	es, err := esindex.NewClient(esindex.ClientConfig{
-		URL:      env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
-		Username: esUser, Password: esPassword,
-	})
+	es, err := esindex.NewClient(ec)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)
 		return 2
 	}
 	ix := esindex.New(es, env.String(getenv, "ES_INDEX", esindex.DefaultName))
-	pool, err := pgstore.NewPool(ctx, pgstore.PoolConfig{
-		URL:      env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable"),
-		Password: pgPassword,
-		MaxConns: 2,
-	})
+	pc.MaxConns = 2
+	pool, err := pgstore.NewPool(ctx, pc)
 	if err != nil {
 		fmt.Fprintln(stderr, "reconcile:", err)
 		return 2

@@ -21,6 +21,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,29 +42,19 @@ func main() {
 	os.Exit(code)
 }
 
-// connect builds the PostgreSQL pool and the Elasticsearch index from the environment.
+// connect builds the PostgreSQL pool config and the Elasticsearch index from the environment.
 func connect(getenv env.Getenv, maxConns int32) (*pgstore.PoolConfig, *esindex.Index, error) {
-	pgPassword, err1 := env.Secret(getenv, "DATABASE_PASSWORD", "")
-	esUser, err2 := env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
-	esPassword, err3 := env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
-	for _, err := range []error{err1, err2, err3} {
-		if err != nil {
-			return nil, nil, err
-		}
+	pc, err1 := pgstore.LoadPoolConfig(getenv)
+	ec, err2 := esindex.LoadClientConfig(getenv)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, err
 	}
-	es, err := esindex.NewClient(esindex.ClientConfig{
-		URL:      env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
-		Username: esUser, Password: esPassword,
-	})
+	es, err := esindex.NewClient(ec)
 	if err != nil {
 		return nil, nil, err
 	}
-	pc := &pgstore.PoolConfig{
-		URL:      env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable"),
-		Password: pgPassword,
-		MaxConns: maxConns,
-	}
-	return pc, esindex.New(es, env.String(getenv, "ES_INDEX", esindex.DefaultName)), nil
+	pc.MaxConns = maxConns
+	return &pc, esindex.New(es, env.String(getenv, "ES_INDEX", esindex.DefaultName)), nil
 }
 
 func run(ctx context.Context, args []string, getenv env.Getenv, stdout, stderr io.Writer) int {

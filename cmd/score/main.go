@@ -55,8 +55,7 @@ func loadConfig(getenv env.Getenv) (config, error) {
 		}
 	}
 	var err error
-	c.db.URL = env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable")
-	c.db.Password, err = env.Secret(getenv, "DATABASE_PASSWORD", "")
+	c.db, err = pgstore.LoadPoolConfig(getenv)
 	check(err)
 	b := &c.score.Batch
 	b.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/sentiment"
 )
@@ -281,4 +283,17 @@ func (x *Index) Ping(ctx context.Context) error {
 type esError struct {
 	Type   string `json:"type"`
 	Reason string `json:"reason"`
+}
+
+// LoadClientConfig reads the client settings every binary shares from the environment:
+// ELASTICSEARCH_URL (default http://127.0.0.1:9200, the local stack), and ELASTICSEARCH_USERNAME
+// and ELASTICSEARCH_PASSWORD, each also readable from the file named by its _FILE variable.
+func LoadClientConfig(getenv env.Getenv) (ClientConfig, error) {
+	user, err1 := env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
+	password, err2 := env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
+	return ClientConfig{
+		URL:      env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
+		Username: user,
+		Password: password,
+	}, errors.Join(err1, err2)
 }

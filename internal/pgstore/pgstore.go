@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/sentiment"
 )
@@ -200,4 +201,15 @@ func Transient(err error) bool {
 		return true
 	}
 	return false
+}
+
+// LoadPoolConfig reads the connection settings every binary shares from the environment:
+// DATABASE_URL (default: the local stack's database) and DATABASE_PASSWORD, also readable from
+// the file named by DATABASE_PASSWORD_FILE. Tuning fields are left at their defaults.
+func LoadPoolConfig(getenv env.Getenv) (PoolConfig, error) {
+	password, err := env.Secret(getenv, "DATABASE_PASSWORD", "")
+	return PoolConfig{
+		URL:      env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable"),
+		Password: password,
+	}, err
 }
