@@ -36,21 +36,21 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sentistream/sentistream/dashboard"
 	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/esindex"
+	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/serve"
 )
 
 type config struct {
-	dbURL, dbPassword string
-	es                esindex.ClientConfig
-	brokers           []string
-	dash              dashboard.Config
+	db      pgstore.PoolConfig
+	es      esindex.ClientConfig
+	brokers []string
+	dash    dashboard.Config
 }
 
 func loadConfig(getenv env.Getenv) (config, error) {
@@ -62,14 +62,9 @@ func loadConfig(getenv env.Getenv) (config, error) {
 		}
 	}
 	var err error
-	c.dbURL, err = env.Secret(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable")
+	c.db, err = pgstore.LoadPoolConfig(getenv)
 	check(err)
-	c.dbPassword, err = env.Secret(getenv, "DATABASE_PASSWORD", "")
-	check(err)
-	c.es.URL = env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200")
-	c.es.Username, err = env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
-	check(err)
-	c.es.Password, err = env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
+	c.es, err = esindex.LoadClientConfig(getenv)
 	check(err)
 	c.brokers = strings.Split(env.String(getenv, "KAFKA_BROKERS", "127.0.0.1:9092"), ",")
 	c.dash.Index = env.String(getenv, "ES_INDEX", esindex.DefaultName)
@@ -115,21 +110,16 @@ func run() error {
 	reg := serve.NewRegistry()
 
 	// Read-only sessions: the dashboard never writes, and PostgreSQL refuses it if a bug tried.
-	pc, err := pgxpool.ParseConfig(cfg.dbURL)
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err) // pgx masks the password
+	// Read-only sessions with a statement bound: the dashboard never writes.
+	cfg.db.MaxConns, cfg.db.ConnectTimeout = 8, time.Second
+	cfg.db.RuntimeParams = map[string]string{
+		"application_name":              "sentistream-dashboard",
+		"default_transaction_read_only": "on",
+		"statement_timeout":             "5000",
 	}
-	if cfg.dbPassword != "" {
-		pc.ConnConfig.Password = cfg.dbPassword
-	}
-	pc.MaxConns = 8
-	pc.ConnConfig.ConnectTimeout = time.Second
-	pc.ConnConfig.RuntimeParams["application_name"] = "sentistream-dashboard"
-	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
-	pc.ConnConfig.RuntimeParams["statement_timeout"] = "5000"
-	pool, err := pgxpool.NewWithConfig(context.Background(), pc) // connects on first use
+	pool, err := pgstore.NewPool(context.Background(), cfg.db) // connects on first use
 	if err != nil {
-		return fmt.Errorf("database pool: %w", err)
+		return err
 	}
 	defer pool.Close()
 

@@ -18,8 +18,8 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", env: nil, check: func(t *testing.T, c config) {
-			if c.dbURL != "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable" || c.es.URL != "http://127.0.0.1:9200" {
-				t.Errorf("urls = %q, %q", c.dbURL, c.es.URL)
+			if c.db.URL != "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable" || c.es.URL != "http://127.0.0.1:9200" {
+				t.Errorf("urls = %q, %q", c.db.URL, c.es.URL)
 			}
 			want := dashboard.Config{
 				Index: "sentence_idx", Topic: "sentence", DeadLetterTopic: "sentence-dlq",

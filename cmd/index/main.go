@@ -3,9 +3,11 @@
 // Environment (besides serve.LoadConfig's PORT, MAX_BODY_BYTES, DRAIN_DELAY, SHUTDOWN_TIMEOUT,
 // LOG_LEVEL):
 //
-//	ELASTICSEARCH_URL       http://127.0.0.1:9200
+//	ELASTICSEARCH_URL       http://127.0.0.1:9200  http or https
+//	ELASTICSEARCH_CA_FILE   (none)  PEM of the CA to trust besides the system's; SSL_CERT_FILE when unset
 //	ELASTICSEARCH_USERNAME  (none)  also ELASTICSEARCH_USERNAME_FILE
 //	ELASTICSEARCH_PASSWORD  (none)  also ELASTICSEARCH_PASSWORD_FILE
+//	ELASTICSEARCH_API_KEY   (none)  encoded API key instead of a user; also ELASTICSEARCH_API_KEY_FILE
 //	ES_INDEX                sentence_idx  index or alias to write to
 //	BATCH_MAX_SIZE          500     most documents per _bulk request
 //	BATCH_MAX_WAIT          2ms     how long a batch waits for company while another bulk runs
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,6 +71,20 @@ func loadConfig(getenv env.Getenv) (config, error) {
 	return c, errors.Join(errs...)
 }
 
+// readyCheck installs the index template first (it reports what no retry fixes: credentials,
+// certificate, a template the cluster refuses) and logs once which English analyzer it chose;
+// then it pings.
+func readyCheck(ix *esindex.Index, log *slog.Logger) serve.ReadyCheck {
+	var once sync.Once
+	return func(ctx context.Context) error {
+		if err := ix.EnsureTemplate(ctx); err != nil {
+			return err
+		}
+		once.Do(func() { log.Info("index template installed", "index", ix.Name(), "english_analyzer", ix.Analyzer()) })
+		return ix.Ping(ctx)
+	}
+}
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "index:", err)
@@ -99,7 +116,7 @@ func run() error {
 		Submitter: b,
 		Metrics:   index.NewMetrics(reg),
 	})
-	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"elasticsearch": ix.Ping})
+	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"elasticsearch": readyCheck(ix, log)})
 	s.Handle("POST /", serve.Adapt(log, h.ServeEvent))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -6,7 +6,8 @@
 // Environment (besides serve.LoadConfig's PORT, MAX_BODY_BYTES, DRAIN_DELAY, SHUTDOWN_TIMEOUT,
 // LOG_LEVEL):
 //
-//	DATABASE_URL        postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable
+//	DATABASE_URL        postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable; also DATABASE_URL_FILE
+//	                    libpq parameters apply: sslmode=verify-full&sslrootcert=/path/ca.crt
 //	DATABASE_PASSWORD   (none)  replaces the URL's password; also DATABASE_PASSWORD_FILE
 //	BATCH_MAX_SIZE      500     most rows per INSERT
 //	BATCH_MAX_WAIT      2ms     how long a batch waits for company while another INSERT runs
@@ -25,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -114,9 +116,15 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout io.Writer
 	// Ready only once the schema is there. Migrating in the background keeps /healthz up while
 	// PostgreSQL is down; a readiness probe waits for it rather than caching a failure.
 	migrated := make(chan struct{})
+	var migrateErr atomic.Pointer[error] // the last failed attempt's, for readiness
 	go func() {
 		if cfg.migrateOnStart {
-			n, err := pgstore.MigrateRetrying(ctx, pool, time.Second, func(err error) { log.Warn("migrate: retrying", "error", err) })
+			n, err := pgstore.MigrateRetrying(ctx, pool, time.Second, func(err error) {
+				err = pgstore.Misconfigured(err)
+				if old := migrateErr.Swap(&err); old == nil || (*old).Error() != err.Error() {
+					log.Warn("migrate: retrying every second", "error", err)
+				}
+			})
 			if err != nil {
 				return
 			}
@@ -134,6 +142,9 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout io.Writer
 		case <-migrated:
 			return store.Ping(ctx)
 		case <-ctx.Done():
+			if err := migrateErr.Load(); err != nil {
+				return fmt.Errorf("schema migrations not applied yet: %w", *err)
+			}
 			return errors.New("schema migrations not applied yet")
 		}
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentistream/sentistream/internal/batch"
+	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/sentiment"
@@ -186,6 +187,10 @@ func answerError(err error) *serve.Error {
 		return serve.Errorf(http.StatusTooManyRequests, "overloaded", err)
 	case errors.Is(err, batch.ErrClosed):
 		return serve.Errorf(http.StatusServiceUnavailable, "shutting down", err)
+	}
+	if me, ok := errors.AsType[*env.MisconfigError](err); ok {
+		// No retry fixes it, but the event is fine: 503 keeps it for when someone has.
+		return serve.Errorf(http.StatusServiceUnavailable, me.Reason, err)
 	}
 	if e, ok := errors.AsType[*esindex.Error](err); ok && !e.Transient() {
 		detail := map[string]any{"type": e.Type}

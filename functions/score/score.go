@@ -46,6 +46,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentistream/sentistream/internal/batch"
+	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/sentiment"
@@ -105,7 +106,8 @@ func (h *Handler) flush(ctx context.Context, rows []pgstore.Row) []error {
 	defer cancel()
 	errs := make([]error, len(rows))
 	inserted, err := h.insert(ctx, rows)
-	if err != nil && !pgstore.Transient(err) && len(rows) > 1 {
+	_, misconfigured := errors.AsType[*env.MisconfigError](err)
+	if err != nil && !pgstore.Transient(err) && !misconfigured && len(rows) > 1 {
 		// One row PostgreSQL refuses for good must not fail the rows batched with it: write them
 		// one at a time to find it.
 		for i := range rows {
@@ -261,6 +263,13 @@ func (h *Handler) store(ctx context.Context, rec event.Record) error {
 		// The client went away; it never reads this answer.
 		h.m.count(outcomeTransient)
 		return serve.Errorf(http.StatusServiceUnavailable, "request cancelled", err)
+	}
+	if me, ok := errors.AsType[*env.MisconfigError](err); ok {
+		// No retry fixes it, but the event is fine: 503 keeps it for when someone has.
+		h.m.count(outcomeTransient)
+		return serve.Errorf(http.StatusServiceUnavailable, me.Reason, err)
+	}
+	switch {
 	case errors.Is(err, context.DeadlineExceeded), pgstore.Transient(err), errors.Is(err, batch.ErrClosed):
 		h.m.count(outcomeTransient)
 		return serve.Errorf(http.StatusServiceUnavailable, "database unavailable", err)

@@ -27,13 +27,28 @@ type fakeES struct {
 	err       error
 	bulkBodys []string
 	paths     []string
+	// other answers requests other than _bulk by "METHOD path"; missing ones get 200.
+	other map[string]*http.Response
+	// bodies records the bodies of those requests by "METHOD path".
+	bodies map[string]string
 }
 
 func (f *fakeES) Perform(req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.paths = append(f.paths, req.Method+" "+req.URL.Path)
+	call := req.Method + " " + req.URL.Path
+	f.paths = append(f.paths, call)
 	if !strings.HasSuffix(req.URL.Path, "/_bulk") {
+		if req.Body != nil {
+			b, _ := io.ReadAll(req.Body)
+			if f.bodies == nil {
+				f.bodies = map[string]string{}
+			}
+			f.bodies[call] = string(b)
+		}
+		if res, ok := f.other[call]; ok {
+			return res, nil
+		}
 		return answer(http.StatusOK, `{"acknowledged":true}`), nil
 	}
 	if f.err != nil {
@@ -176,7 +191,7 @@ func TestBulkRequest(t *testing.T) {
 	if diff := cmp.Diff([]string{want}, es.bulkBodys); diff != "" {
 		t.Errorf("bulk bodies (-want +got):\n%s", diff)
 	}
-	wantPaths := []string{"PUT /_index_template/sentence_idx", "PUT /sentence_idx/_mapping", "POST /sentence_idx/_bulk"}
+	wantPaths := []string{"POST /_analyze", "PUT /_index_template/sentence_idx", "PUT /sentence_idx/_mapping", "POST /sentence_idx/_bulk"}
 	x.Bulk(t.Context(), testDocs(1)) // the template is installed once
 	wantPaths = append(wantPaths, "POST /sentence_idx/_bulk")
 	if diff := cmp.Diff(wantPaths, es.paths); diff != "" {

@@ -3,12 +3,15 @@ package esindex
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -35,8 +38,16 @@ type ClientConfig struct {
 	URL string
 	// Username and Password are for HTTP basic authentication; empty means none.
 	Username, Password string
+	// APIKey is an encoded API key (the "encoded" field Elasticsearch returns, base64 of id:key),
+	// sent as "Authorization: ApiKey ..."; empty means none. Set it or Username, not both.
+	APIKey string
+	// CACert holds PEM certificates trusted for an https URL in addition to the system's roots
+	// (ECK and most self-managed clusters sign with a private CA); nil means the system's only.
+	CACert []byte
+	// CAFile names the file CACert came from, for messages only.
+	CAFile string
 	// Transport is the HTTP transport; nil means a clone of http.DefaultTransport with enough
-	// idle connections for concurrent bulks.
+	// idle connections for concurrent bulks, trusting CACert.
 	Transport http.RoundTripper
 }
 
@@ -44,16 +55,30 @@ type ClientConfig struct {
 // reported to the caller at once, which answers 503 and lets the delivery layer retry with its
 // backoff. It makes no request.
 func NewClient(cfg ClientConfig) (*elasticsearch.Client, error) {
+	if cfg.APIKey != "" && cfg.Username != "" {
+		return nil, errors.New("elasticsearch: set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME, not both")
+	}
 	rt := cfg.Transport
 	if rt == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 32
+		if len(cfg.CACert) > 0 {
+			roots, err := x509.SystemCertPool()
+			if err != nil {
+				roots = x509.NewCertPool()
+			}
+			if !roots.AppendCertsFromPEM(cfg.CACert) {
+				return nil, fmt.Errorf("ELASTICSEARCH_CA_FILE: %s holds no PEM certificate", cfg.CAFile)
+			}
+			t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
 		rt = t
 	}
 	return elasticsearch.NewClient(elasticsearch.Config{
 		Addresses:    []string{cfg.URL},
 		Username:     cfg.Username,
 		Password:     cfg.Password,
+		APIKey:       cfg.APIKey,
 		DisableRetry: true,
 		Transport:    rt,
 	})
@@ -69,9 +94,10 @@ type Index struct {
 // templateState records whether the template is installed; it is shared by an Index and the
 // indexes [Index.Concrete] derives from it.
 type templateState struct {
-	base string // the configured name the template is named after
-	mu   sync.Mutex
-	done bool
+	base     string // the configured name the template is named after
+	mu       sync.Mutex
+	done     bool
+	analyzer string // of sentence.english, once done
 }
 
 // New returns an Index writing to name (a concrete index or an alias; "" means [DefaultName])
@@ -224,7 +250,7 @@ func (x *Index) do(ctx context.Context, method, path string, query url.Values, b
 	}
 	res, err := x.es.Perform(req)
 	if err != nil {
-		return nil, &Error{transient: true, Err: err}
+		return nil, &Error{transient: true, Err: misconfigured(err)}
 	}
 	return res, nil
 }
@@ -269,7 +295,47 @@ func responseError(res *http.Response) *Error {
 	}
 	// A whole request that fails is never the fault of one event.
 	e.transient = true
+	switch res.StatusCode {
+	case http.StatusUnauthorized:
+		e.Err = &env.MisconfigError{Reason: "elasticsearch refused the credentials (401): check ELASTICSEARCH_USERNAME and " +
+			"ELASTICSEARCH_PASSWORD(_FILE), or ELASTICSEARCH_API_KEY(_FILE)", Err: errors.New(e.Type)}
+	case http.StatusForbidden:
+		e.Err = &env.MisconfigError{Reason: "elasticsearch denied the request (403 " + e.Type + "): the user or API key in " +
+			"ELASTICSEARCH_USERNAME or ELASTICSEARCH_API_KEY needs the manage_index_templates cluster privilege and " +
+			"write, create_index and manage privileges on the index", Err: errors.New(e.Reason)}
+	}
 	return e
+}
+
+// misconfigured wraps a transport failure that no retry can get past (a certificate not
+// trusted or not valid for the host, TLS spoken to a plain HTTP port) in an
+// [env.MisconfigError] naming the variable to change; other errors are returned as they are.
+func misconfigured(err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var record tls.RecordHeaderError
+	switch {
+	case errors.As(err, &host):
+		return &env.MisconfigError{Reason: "elasticsearch's certificate is not valid for the host in ELASTICSEARCH_URL (" +
+			host.Error() + "): use a host name the certificate names", Err: err}
+	case errors.As(err, &unknownCA), errors.As(err, &invalid), errors.As(err, &verify):
+		return &env.MisconfigError{Reason: "elasticsearch's certificate is not trusted (" + shortTLS(err) + "): set " +
+			"ELASTICSEARCH_CA_FILE to the PEM file of the CA that signed it", Err: err}
+	case errors.As(err, &record):
+		return &env.MisconfigError{Reason: "ELASTICSEARCH_URL is https but the server answers plain http: use an http:// URL", Err: err}
+	}
+	return err
+}
+
+// shortTLS returns the x509 part of a TLS verification error's text.
+func shortTLS(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "x509: "); i >= 0 {
+		return msg[i:]
+	}
+	return msg
 }
 
 // Ping reports whether Elasticsearch answers (GET /_cluster/health, which every build allows;
@@ -286,14 +352,32 @@ type esError struct {
 }
 
 // LoadClientConfig reads the client settings every binary shares from the environment:
-// ELASTICSEARCH_URL (default http://127.0.0.1:9200, the local stack), and ELASTICSEARCH_USERNAME
-// and ELASTICSEARCH_PASSWORD, each also readable from the file named by its _FILE variable.
+//
+//	ELASTICSEARCH_URL       http://127.0.0.1:9200 (the local stack); http or https
+//	ELASTICSEARCH_CA_FILE   PEM file of the CA to trust besides the system's; SSL_CERT_FILE when unset
+//	ELASTICSEARCH_USERNAME  with ELASTICSEARCH_PASSWORD, for basic authentication
+//	ELASTICSEARCH_API_KEY   an encoded API key, instead of a username
+//
+// The username, password and API key are each also readable from the file named by their _FILE
+// variable. A CA file that cannot be read, or both a username and an API key, is an error.
 func LoadClientConfig(getenv env.Getenv) (ClientConfig, error) {
-	user, err1 := env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
-	password, err2 := env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
-	return ClientConfig{
-		URL:      env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200"),
-		Username: user,
-		Password: password,
-	}, errors.Join(err1, err2)
+	c := ClientConfig{URL: env.String(getenv, "ELASTICSEARCH_URL", "http://127.0.0.1:9200")}
+	var errs [4]error
+	c.Username, errs[0] = env.Secret(getenv, "ELASTICSEARCH_USERNAME", "")
+	c.Password, errs[1] = env.Secret(getenv, "ELASTICSEARCH_PASSWORD", "")
+	c.APIKey, errs[2] = env.Secret(getenv, "ELASTICSEARCH_API_KEY", "")
+	caVar := "ELASTICSEARCH_CA_FILE"
+	if c.CAFile = getenv(caVar); c.CAFile == "" {
+		caVar, c.CAFile = "SSL_CERT_FILE", getenv("SSL_CERT_FILE")
+	}
+	if c.CAFile != "" {
+		var err error
+		if c.CACert, err = os.ReadFile(c.CAFile); err != nil {
+			errs[3] = fmt.Errorf("%s: %w", caVar, err)
+		}
+	}
+	if c.APIKey != "" && c.Username != "" {
+		errs[3] = errors.Join(errs[3], errors.New("ELASTICSEARCH_API_KEY and ELASTICSEARCH_USERNAME are both set: want one"))
+	}
+	return c, errors.Join(errs[:]...)
 }

@@ -3,14 +3,28 @@ package esindex
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+
+	"github.com/sentistream/sentistream/internal/env"
 )
 
-// Analyzer is the name of the English analyzer the template defines for sentence.english.
-const Analyzer = "sentistream_english"
+// The analyzers of sentence.english. Every Elasticsearch distribution has the built-in English
+// one; only a stripped-down build lacks it (the integ-test-zip the local stack runs from Maven
+// Central has no analysis-common module), and there the template defines FallbackAnalyzer from
+// what every build has.
+const (
+	// EnglishAnalyzer is Elasticsearch's built-in English analyzer: English stop words,
+	// possessives removed, Porter stemming.
+	EnglishAnalyzer = "english"
+	// FallbackAnalyzer is standard tokenizer, lowercase and English stop words, without stemming:
+	// "loved" does not find "love".
+	FallbackAnalyzer = "sentistream_english"
+)
 
-// properties is the explicit mapping; the package doc lists it.
-func properties() map[string]any {
+// properties is the explicit mapping for sentence.english analysed by analyzer; the package doc
+// lists it.
+func properties(analyzer string) map[string]any {
 	kw := map[string]any{"type": "keyword"}
 	dbl := map[string]any{"type": "double"}
 	date := map[string]any{"type": "date"}
@@ -19,7 +33,7 @@ func properties() map[string]any {
 		"sentence": map[string]any{
 			"type": "text",
 			"fields": map[string]any{
-				"english": map[string]any{"type": "text", "analyzer": Analyzer},
+				"english": map[string]any{"type": "text", "analyzer": analyzer},
 			},
 		},
 		"created_at":      date,
@@ -37,56 +51,64 @@ func properties() map[string]any {
 	}
 }
 
-// Mappings returns the index mapping the template installs.
-func Mappings() map[string]any {
-	return map[string]any{"dynamic": "strict", "properties": properties()}
+// Mappings returns the index mapping the template installs, with sentence.english analysed by
+// analyzer ([EnglishAnalyzer] or [FallbackAnalyzer]).
+func Mappings(analyzer string) map[string]any {
+	return map[string]any{"dynamic": "strict", "properties": properties(analyzer)}
 }
 
-// Settings returns the index settings the template installs.
-func Settings() map[string]any {
-	return map[string]any{
+// Settings returns the index settings the template installs for analyzer; they define
+// [FallbackAnalyzer] when it is the one chosen.
+func Settings(analyzer string) map[string]any {
+	s := map[string]any{
 		"index": map[string]any{
 			"number_of_shards": 1,
 			"refresh_interval": "1s",
 		},
-		"analysis": map[string]any{
+	}
+	if analyzer == FallbackAnalyzer {
+		s["analysis"] = map[string]any{
 			"filter": map[string]any{
 				"sentistream_en_stop": map[string]any{"type": "stop", "stopwords": "_english_"},
-				"sentistream_en_stem": map[string]any{"type": "hunspell", "locale": "en_US", "dedup": true},
 			},
 			"analyzer": map[string]any{
-				Analyzer: map[string]any{
+				FallbackAnalyzer: map[string]any{
 					"type":      "custom",
 					"tokenizer": "standard",
-					"filter":    []string{"lowercase", "sentistream_en_stop", "sentistream_en_stem"},
+					"filter":    []string{"lowercase", "sentistream_en_stop"},
 				},
 			},
-		},
+		}
 	}
+	return s
 }
 
 // templatePriority puts the template above Elasticsearch's built-in ones (priority 100).
 const templatePriority = 200
 
-// Template returns the index template body for the index or alias name: it matches name and
-// name-*.
-func Template(name string) map[string]any {
+// Template returns the index template body for the index or alias name (it matches name and
+// name-*), with sentence.english analysed by analyzer.
+func Template(name, analyzer string) map[string]any {
 	return map[string]any{
 		"index_patterns": []string{name, name + "-*"},
 		"priority":       templatePriority,
 		"template": map[string]any{
-			"settings": Settings(),
-			"mappings": Mappings(),
+			"settings": Settings(analyzer),
+			"mappings": Mappings(analyzer),
 		},
 		"_meta": map[string]any{"managed_by": "sentistream"},
 	}
 }
 
 // EnsureTemplate installs the index template (PUT /_index_template/<name>, which replaces an older
-// version) and adds its fields to the index if the index exists; see the package doc. It does so
-// once per Index: later calls return nil at once. Writes call it first, so calling it is needed
-// only to surface problems early (reindex does). A mapping conflict with an existing index is not
-// an error here: the documents it affects fail one by one and reconcile reports them.
+// version) and adds its fields to the index if the index exists; see the package doc. It first
+// asks the node whether it has the built-in English analyzer and chooses [FallbackAnalyzer] only
+// where it has not ([Index.Analyzer] tells which). It does so once per Index: later calls return
+// nil at once. Writes call it first, so calling it is needed only to surface problems early
+// (readiness checks and reindex do). A template the cluster refuses is an [env.MisconfigError]:
+// no retry gets past it. A mapping conflict with an existing index is not an error here: the
+// documents it affects fail one by one and reconcile reports them; such an index keeps its old
+// mapping until `reindex --fresh` rebuilds it.
 func (x *Index) EnsureTemplate(ctx context.Context) error {
 	t := x.tmpl
 	t.mu.Lock()
@@ -94,14 +116,22 @@ func (x *Index) EnsureTemplate(ctx context.Context) error {
 	if t.done {
 		return nil
 	}
-	body, err := json.Marshal(Template(t.base))
+	analyzer, err := x.englishAnalyzer(ctx)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(Template(t.base, analyzer))
 	if err != nil {
 		return err
 	}
 	if _, err := x.call(ctx, http.MethodPut, "/_index_template/"+t.base, nil, body, nil, false); err != nil {
+		if e, ok := errors.AsType[*Error](err); ok && e.Status == http.StatusBadRequest {
+			e.Err = &env.MisconfigError{Reason: "elasticsearch refused the index template " + t.base + " (" + e.Type + ": " +
+				e.Reason + "): remove the conflicting template or set ES_INDEX to another name", Err: errors.New(e.Reason)}
+		}
 		return err
 	}
-	mapping, err := json.Marshal(map[string]any{"properties": properties()})
+	mapping, err := json.Marshal(map[string]any{"properties": properties(analyzer)})
 	if err != nil {
 		return err
 	}
@@ -112,6 +142,27 @@ func (x *Index) EnsureTemplate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.done = true
+	t.done, t.analyzer = true, analyzer
 	return nil
+}
+
+// Analyzer returns the analyzer of sentence.english chosen by [Index.EnsureTemplate], or "" before
+// it has succeeded.
+func (x *Index) Analyzer() string {
+	x.tmpl.mu.Lock()
+	defer x.tmpl.mu.Unlock()
+	return x.tmpl.analyzer
+}
+
+// englishAnalyzer returns [EnglishAnalyzer] when the node has it, else [FallbackAnalyzer].
+func (x *Index) englishAnalyzer(ctx context.Context) (string, error) {
+	body := []byte(`{"analyzer":"` + EnglishAnalyzer + `","text":"sentiment"}`)
+	_, err := x.call(ctx, http.MethodPost, "/_analyze", nil, body, nil, false)
+	if e, ok := errors.AsType[*Error](err); ok && e.Status == http.StatusBadRequest && e.Type == "illegal_argument_exception" {
+		return FallbackAnalyzer, nil // "failed to find global analyzer [english]"
+	}
+	if err != nil {
+		return "", err
+	}
+	return EnglishAnalyzer, nil
 }

@@ -9,6 +9,8 @@ package pgstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,9 @@ type PoolConfig struct {
 	MaxConns int32
 	// ConnectTimeout bounds establishing one connection; default 2s.
 	ConnectTimeout time.Duration
+	// RuntimeParams are session settings (default_transaction_read_only, statement_timeout, …)
+	// added to the URL's; application_name defaults to "sentistream".
+	RuntimeParams map[string]string
 }
 
 // NewPool returns a pool for cfg without connecting: connections open on first use, so a process
@@ -51,15 +56,18 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*pgxpool.Pool, error) {
 	if cfg.Password != "" {
 		pc.ConnConfig.Password = cfg.Password
 	}
-	pc.MaxConns = cmp(cfg.MaxConns, 8)
-	pc.ConnConfig.ConnectTimeout = cmp(cfg.ConnectTimeout, 2*time.Second)
+	pc.MaxConns = orDefault(cfg.MaxConns, 8)
+	pc.ConnConfig.ConnectTimeout = orDefault(cfg.ConnectTimeout, 2*time.Second)
+	for k, v := range cfg.RuntimeParams {
+		pc.ConnConfig.RuntimeParams[k] = v
+	}
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = "sentistream"
 	}
 	return pgxpool.NewWithConfig(ctx, pc)
 }
 
-func cmp[T int32 | time.Duration](v, def T) T {
+func orDefault[T int32 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -136,7 +144,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) ([]bool, error) {
 	res, err := s.pool.Query(ctx, insertSQL, keys, sentences, compound, created, pos, neu, neg,
 		labels, topics, partitions, offsets, ids, sources)
 	if err != nil {
-		return nil, fmt.Errorf("insert %d sentences: %w", n, err)
+		return nil, fmt.Errorf("insert %d sentences: %w", n, Misconfigured(err))
 	}
 	defer res.Close()
 	var key string
@@ -156,7 +164,46 @@ func (s *Store) Insert(ctx context.Context, rows []Row) ([]bool, error) {
 
 // Ping reports whether PostgreSQL answers, opening a connection if the pool has none.
 func (s *Store) Ping(ctx context.Context) error {
-	return s.pool.Ping(ctx)
+	return Misconfigured(s.pool.Ping(ctx))
+}
+
+// Misconfigured wraps err in an [env.MisconfigError] naming the variable to change when it is a
+// failure no retry gets past: the password or role refused, the database missing, the server's
+// certificate not trusted or not valid for the host, TLS required but refused. Any other error
+// (nil included) is returned as it is.
+func Misconfigured(err error) error {
+	if err == nil {
+		return nil
+	}
+	const url = "DATABASE_URL(_FILE)"
+	var pgErr *pgconn.PgError
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	reason := ""
+	switch {
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "28P01", "28000": // invalid_password, invalid_authorization_specification
+			reason = "postgresql refused the login (" + pgErr.Code + " " + pgErr.Message + "): check the user and password in " +
+				url + " or DATABASE_PASSWORD(_FILE), and pg_hba.conf"
+		case "3D000": // invalid_catalog_name
+			reason = "postgresql has no such database (" + pgErr.Message + "): create it, or fix the database name in " + url
+		case "42501": // insufficient_privilege
+			reason = "postgresql denied a privilege (" + pgErr.Message + "): the role in " + url +
+				" must own the database's schema (or be granted CREATE and INSERT on it)"
+		}
+	case errors.As(err, &host):
+		reason = "postgresql's certificate is not valid for the host in " + url + " (" + host.Error() + "): use a host name it names"
+	case errors.As(err, &unknownCA), errors.As(err, &verify):
+		reason = "postgresql's certificate is not trusted: set sslrootcert=/path/to/ca.crt in " + url
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		reason = "postgresql does not accept TLS, but " + url + " asks for it (sslmode): enable ssl on the server or change sslmode"
+	}
+	if reason == "" {
+		return err
+	}
+	return &env.MisconfigError{Reason: reason, Err: err}
 }
 
 // Transient reports whether err is a failure that a later retry of the same write could get past:
@@ -204,12 +251,12 @@ func Transient(err error) bool {
 }
 
 // LoadPoolConfig reads the connection settings every binary shares from the environment:
-// DATABASE_URL (default: the local stack's database) and DATABASE_PASSWORD, also readable from
-// the file named by DATABASE_PASSWORD_FILE. Tuning fields are left at their defaults.
+// DATABASE_URL (default: the local stack's database), a libpq URL or key=value string with
+// libpq's own parameters (sslmode=verify-full, sslrootcert, sslcert, sslkey, password), and
+// DATABASE_PASSWORD; each is also readable from the file named by its _FILE variable, so a URL
+// holding a password can be a secret. Tuning fields are left at their defaults.
 func LoadPoolConfig(getenv env.Getenv) (PoolConfig, error) {
-	password, err := env.Secret(getenv, "DATABASE_PASSWORD", "")
-	return PoolConfig{
-		URL:      env.String(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable"),
-		Password: password,
-	}, err
+	url, err1 := env.Secret(getenv, "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable")
+	password, err2 := env.Secret(getenv, "DATABASE_PASSWORD", "")
+	return PoolConfig{URL: url, Password: password}, errors.Join(err1, err2)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sentistream/sentistream/internal/env"
 )
 
 // discard is a logger that writes nothing.
@@ -208,4 +211,36 @@ func TestHealth(t *testing.T) {
 			t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, rec.Code, body, tt.wantStatus, tt.wantBody)
 		}
 	}
+}
+
+func TestReadinessMisconfigured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs strings.Builder
+		reason := "elasticsearch's certificate is not trusted: set ELASTICSEARCH_CA_FILE"
+		s := New(Config{}, NewLogger(&logs, slog.LevelInfo), NewRegistry(), map[string]ReadyCheck{
+			"elasticsearch": func(context.Context) error {
+				return fmt.Errorf("ensure template: %w", &env.MisconfigError{Reason: reason, Err: errors.New("x509: unknown authority")})
+			},
+		})
+		var body struct {
+			Error   string            `json:"error"`
+			Reasons map[string]string `json:"reasons"`
+		}
+		for range 5 { // 5 probes over 2.5 minutes: logged at the first, and once a minute after
+			rec := get(t, s, "/readyz")
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Fatalf("GET /readyz = %d, want 503", rec.Code)
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(30 * time.Second)
+		}
+		if body.Reasons["elasticsearch"] != reason || !strings.Contains(body.Error, "ELASTICSEARCH_CA_FILE") {
+			t.Errorf("body = %+v, want the reason naming ELASTICSEARCH_CA_FILE", body)
+		}
+		if n := strings.Count(logs.String(), `"msg":"not ready: dependency misconfigured"`); n != 3 {
+			t.Errorf("logged %d times over 2 minutes, want 3 (at once, then once a minute):\n%s", n, logs.String())
+		}
+	})
 }
