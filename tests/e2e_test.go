@@ -254,7 +254,7 @@ func (s *system) verify(ps *producedSet, timeout time.Duration) {
 func (s *system) reconcile() {
 	s.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "reconcile"))
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+s.scopedDBURL(), "ELASTICSEARCH_URL="+s.esURL, "ES_INDEX="+s.esIndex)
+	cmd.Env = append(os.Environ(), s.storeEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		s.t.Errorf("reconcile found drift or failed: %v\n%s", err, out)

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sentistream/sentistream/internal/esindex/esindextest"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
 
@@ -133,6 +134,7 @@ type system struct {
 	esURL    string
 	pool     *pgxpool.Pool
 	es       *elasticsearch.Client
+	storeEnv []string // for the functions and commands: see writeStoreEnv
 	kcl      *kgo.Client
 	adm      *kadm.Client
 	score    *proc
@@ -192,9 +194,7 @@ func newSystem(t *testing.T) *system {
 	if _, err := s.pool.Exec(ctx, "CREATE SCHEMA "+s.schema); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
-	if s.es, err = elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{esURL}}); err != nil {
-		t.Fatal(err)
-	}
+	s.es = esindextest.Client(t)
 	t.Cleanup(func() {
 		for _, p := range []*proc{s.runner, s.index, s.score} {
 			if p != nil {
@@ -235,9 +235,9 @@ func newSystem(t *testing.T) *system {
 	scorePort, indexPort := freePort(t), freePort(t)
 	s.scoreURL = fmt.Sprintf("http://127.0.0.1:%d", scorePort)
 	s.indexURL = fmt.Sprintf("http://127.0.0.1:%d", indexPort)
-	s.score = newProc("score", nil, fmt.Sprintf("PORT=%d", scorePort), "DATABASE_URL="+s.scopedDBURL(), "LOG_LEVEL=warn")
-	s.index = newProc("index", nil, fmt.Sprintf("PORT=%d", indexPort), "ELASTICSEARCH_URL="+esURL,
-		"ES_INDEX="+s.esIndex, "LOG_LEVEL=warn")
+	s.storeEnv = s.writeStoreEnv(logDir)
+	s.score = newProc("score", nil, append(s.storeEnv, fmt.Sprintf("PORT=%d", scorePort), "LOG_LEVEL=warn")...)
+	s.index = newProc("index", nil, append(s.storeEnv, fmt.Sprintf("PORT=%d", indexPort), "LOG_LEVEL=warn")...)
 	sources := s.writeSources(logDir)
 	s.runner = newProc("runner", append([]string{
 		"--brokers", strings.Join(brokers, ","),
@@ -293,6 +293,23 @@ spec:
 		paths = append(paths, p)
 	}
 	return paths
+}
+
+// writeStoreEnv returns the environment that points a function or command at this system's schema
+// and index: the database URL (scoped to the schema) in a file of dir, as a secret is mounted,
+// and the Elasticsearch URL with the tests' CA and credentials files, if any.
+func (s *system) writeStoreEnv(dir string) []string {
+	path := filepath.Join(dir, "database-url")
+	if err := os.WriteFile(path, []byte(s.scopedDBURL()+"\n"), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	env := []string{"DATABASE_URL=", "DATABASE_URL_FILE=" + path, "ES_INDEX=" + s.esIndex}
+	for _, kv := range testenv.StoreEnviron(s.t) {
+		if strings.HasPrefix(kv, "ELASTICSEARCH_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // scopedDBURL is the database URL with the system's schema as search_path.

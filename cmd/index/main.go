@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -86,19 +87,23 @@ func readyCheck(ix *esindex.Index, log *slog.Logger) serve.ReadyCheck {
 }
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "index:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	scfg, level, err := serve.LoadConfig(os.Getenv)
-	cfg, cerr := loadConfig(os.Getenv)
+// run serves until ctx ends.
+func run(ctx context.Context, getenv env.Getenv, stdout io.Writer) error {
+	scfg, level, err := serve.LoadConfig(getenv)
+	cfg, cerr := loadConfig(getenv)
 	if err := errors.Join(err, cerr); err != nil {
 		return err
 	}
-	log := serve.NewLogger(os.Stdout, level)
+	log := serve.NewLogger(stdout, level)
 	slog.SetDefault(log)
 	reg := serve.NewRegistry()
 
@@ -119,8 +124,6 @@ func run() error {
 	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"elasticsearch": readyCheck(ix, log)})
 	s.Handle("POST /", serve.Adapt(log, h.ServeEvent))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log.Info("starting", "addr", scfg.Addr, "index", cfg.index)
 	return s.Run(ctx)
 }

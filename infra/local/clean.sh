@@ -2,7 +2,7 @@
 # Stops the stack and removes its data and logs. Downloads stay cached ($SENTISTREAM_CACHE).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$LOCAL_DIR/down.sh"
-for link in "$STACK_DIR"/*; do
+for link in "$STACK_DIR"/* "$STACK_DIR"/secure/*; do
 	if [ -L "$link" ]; then
 		target=$(readlink -f "$link")
 		rm -rf "$target"

@@ -11,6 +11,11 @@ services=("$@")
 if [ ${#services[@]} -eq 0 ]; then
 	apps_stop
 	services=(elasticsearch postgres kafka)
+	# The secure stack, if one was started, lives inside the plain one's folder.
+	if [ -z "$STACK_SECURE" ] && [ -d "$STACK_DIR/secure" ]; then
+		STACK_SECURE=1 STACK_DIR="$STACK_DIR/secure" PG_PORT= ES_PORT= "$LOCAL_DIR/down.sh" elasticsearch postgres
+	fi
+	[ -n "$STACK_SECURE" ] && services=(elasticsearch postgres)
 fi
 for s in "${services[@]}"; do
 	case $s in

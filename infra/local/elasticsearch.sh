@@ -5,6 +5,7 @@
 ES_HOME=$SENTISTREAM_CACHE/elasticsearch-$ELASTICSEARCH_VERSION
 ES_LINK=$STACK_DIR/elasticsearch
 ES_URL=http://$ES_HOST:$ES_PORT
+[ -n "$STACK_SECURE" ] && ES_URL=https://$ES_HOST:$ES_PORT
 
 es_install() {
 	[ -f "$ES_HOME/.complete" ] && return 0
@@ -41,10 +42,10 @@ es_configure() {
 	rm -rf "$dir/config"
 	mkdir -p "$dir/config"
 	cp -r "$ES_HOME"/config/. "$dir/config/"
-	# The integ-test-zip lacks the analysis-common module (no "english" analyzer, no stemmer
-	# filter); the core hunspell filter with Debian's en_US dictionary stems English instead.
-	mkdir -p "$dir/config/hunspell/en_US"
-	cp /usr/share/hunspell/en_US.aff /usr/share/hunspell/en_US.dic "$dir/config/hunspell/en_US/"
+	# No dictionaries or other node-local files: the index template uses only what every node has.
+	local security="# Local only, on loopback: no TLS, no users (the distribution would otherwise turn both on).
+xpack.security.enabled: false"
+	[ -n "$STACK_SECURE" ] && security=$(es_secure_config "$dir")
 	cat >"$dir/config/elasticsearch.yml" <<EOF
 # Written by infra/local/elasticsearch.sh; edit that file, not this one.
 cluster.name: sentistream-local
@@ -55,8 +56,7 @@ network.host: $ES_HOST
 http.port: $ES_PORT
 transport.port: $((ES_PORT + 100))
 discovery.type: single-node
-# Local only, on loopback: no TLS, no users (the distribution would otherwise turn both on).
-xpack.security.enabled: false
+$security
 # A laptop's disk is often fuller than the 85% watermark; do not make indices read-only for it.
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
@@ -65,7 +65,9 @@ EOF
 }
 
 es_health() {
-	curl -fsS --max-time 2 "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=1s" | grep -q '"status":"\(green\|yellow\)"'
+	local c=(curl -fsS --max-time 2)
+	[ -n "$STACK_SECURE" ] && c=(es_curl)
+	"${c[@]}" "$ES_URL/_cluster/health?wait_for_status=yellow&timeout=1s" | grep -q '"status":"\(green\|yellow\)"'
 }
 
 es_start() {
@@ -78,7 +80,6 @@ es_start() {
 	fi
 	port_busy "$ES_PORT" && die "elasticsearch: port $ES_PORT is taken by a process we did not start; stop it or set ES_PORT"
 	es_install
-	[ -f /usr/share/hunspell/en_US.dic ] || apt_install hunspell-en-us
 	es_configure "$dir"
 	log "elasticsearch: starting $ELASTICSEARCH_VERSION on $ES_URL, heap $ES_HEAP (log: $logfile)"
 	ES_PATH_CONF=$dir/config ES_TMPDIR=$dir/tmp ES_JAVA_HOME=${ES_JAVA_HOME:-$(java_home)} \

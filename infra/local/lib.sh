@@ -16,6 +16,16 @@ REPO_DIR=$(cd "$LOCAL_DIR/../.." && pwd)
 # shellcheck source=versions.env
 . "$LOCAL_DIR/versions.env"
 
+# STACK_SECURE=1 selects the secure stack (secure.sh): Elasticsearch with users and HTTPS,
+# PostgreSQL with TLS and scram, beside the plain one, in a folder and on ports of its own.
+STACK_SECURE=${STACK_SECURE:-}
+[ "$STACK_SECURE" = 0 ] && STACK_SECURE=
+if [ -n "$STACK_SECURE" ]; then
+	STACK_SECURE=1
+	STACK_DIR=${STACK_DIR:-$REPO_DIR/.stack/secure}
+	PG_PORT=${PG_PORT:-5433}
+	ES_PORT=${ES_PORT:-9201}
+fi
 STACK_DIR=${STACK_DIR:-$REPO_DIR/.stack}
 if [ "$(id -u)" = 0 ]; then
 	SENTISTREAM_CACHE=${SENTISTREAM_CACHE:-/var/cache/sentistream}

@@ -25,8 +25,12 @@ pg_install() {
 	fi
 }
 
+# pg_psql ARGS...: psql as the superuser: over loopback, or over the Unix socket on the secure
+# stack, whose superuser has no password and may not log in over TCP.
 pg_psql() {
-	"$(pg_bindir)/psql" -X -q -h "$PG_HOST" -p "$PG_PORT" -U postgres "$@"
+	local host=$PG_HOST
+	[ -n "$STACK_SECURE" ] && host=$(readlink -f "$PG_LINK")/socket
+	"$(pg_bindir)/psql" -X -q -h "$host" -p "$PG_PORT" -U postgres "$@"
 }
 
 pg_start() {
@@ -45,11 +49,14 @@ pg_start() {
 		log "postgres: creating a throwaway cluster in $dir/data (initdb, once)"
 		run_as_service_user "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
 			>"$dir/log/initdb.log" 2>&1 || fail_with_log postgres "$dir/log/initdb.log" "initdb failed"
+		[ -n "$STACK_SECURE" ] && pg_secure_setup "$dir/data"
 	fi
+	local tls=()
+	[ -n "$STACK_SECURE" ] && tls=(-c ssl=on -c ssl_ca_file=root.crt -c password_encryption=scram-sha-256)
 	log "postgres: starting $("$bindir/postgres" --version | awk '{print $3}') on $PG_HOST:$PG_PORT (log: $logfile)"
 	setsid "${AS_SERVICE_USER[@]}" "$bindir/postgres" -D "$dir/data" \
 		-c listen_addresses="$PG_HOST" -p "$PG_PORT" -c unix_socket_directories="$dir/socket" \
-		-c max_connections=200 -c shared_buffers=256MB -c logging_collector=off \
+		-c max_connections=200 -c shared_buffers=256MB -c logging_collector=off "${tls[@]}" \
 		>>"$logfile" 2>&1 </dev/null &
 	echo $! >"$pidfile"
 	wait_for postgres "$PG_START_TIMEOUT" "$logfile" "$pidfile" \
@@ -59,6 +66,7 @@ pg_start() {
 		pg_psql -d postgres -c "CREATE DATABASE $PG_DATABASE"
 		log "postgres: created database $PG_DATABASE"
 	fi
+	if [ -n "$STACK_SECURE" ]; then pg_secure_role; fi
 }
 
 pg_stop() {

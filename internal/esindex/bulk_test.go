@@ -191,7 +191,7 @@ func TestBulkRequest(t *testing.T) {
 	if diff := cmp.Diff([]string{want}, es.bulkBodys); diff != "" {
 		t.Errorf("bulk bodies (-want +got):\n%s", diff)
 	}
-	wantPaths := []string{"POST /_analyze", "PUT /_index_template/sentence_idx", "PUT /sentence_idx/_mapping", "POST /sentence_idx/_bulk"}
+	wantPaths := []string{"GET /_nodes/_local/plugins", "PUT /_index_template/sentence_idx", "PUT /sentence_idx/_mapping", "POST /sentence_idx/_bulk"}
 	x.Bulk(t.Context(), testDocs(1)) // the template is installed once
 	wantPaths = append(wantPaths, "POST /sentence_idx/_bulk")
 	if diff := cmp.Diff(wantPaths, es.paths); diff != "" {

@@ -17,7 +17,7 @@
 // Settings: one shard, refresh_interval 1s set explicitly (so a search-idle index still makes new
 // documents searchable within a second of the first search). The sub-field sentence.english uses
 // Elasticsearch's built-in english analyzer, which every distribution has (ECK, Elastic Cloud, a
-// tarball): nothing is needed on the nodes. EnsureTemplate asks the node first (POST /_analyze);
+// tarball): nothing is needed on the nodes. EnsureTemplate asks the node first (its module list);
 // only on a build without the analysis-common module (the integ-test-zip the local stack runs:
 // Maven Central publishes no 8.x analysis-common module) does the template define
 // sentistream_english instead: standard tokenizer, lowercase and English stop words, without

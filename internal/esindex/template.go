@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 
 	"github.com/sentistream/sentistream/internal/env"
 )
@@ -102,7 +104,7 @@ func Template(name, analyzer string) map[string]any {
 
 // EnsureTemplate installs the index template (PUT /_index_template/<name>, which replaces an older
 // version) and adds its fields to the index if the index exists; see the package doc. It first
-// asks the node whether it has the built-in English analyzer and chooses [FallbackAnalyzer] only
+// asks the node whether it has the built-in English analyzer (its module list) and chooses [FallbackAnalyzer] only
 // where it has not ([Index.Analyzer] tells which). It does so once per Index: later calls return
 // nil at once. Writes call it first, so calling it is needed only to surface problems early
 // (readiness checks and reindex do). A template the cluster refuses is an [env.MisconfigError]:
@@ -154,15 +156,34 @@ func (x *Index) Analyzer() string {
 	return x.tmpl.analyzer
 }
 
-// englishAnalyzer returns [EnglishAnalyzer] when the node has it, else [FallbackAnalyzer].
+// englishAnalyzer returns [EnglishAnalyzer] unless the node lists its modules and
+// analysis-common, which provides it, is not among them: then [FallbackAnalyzer]. Listing
+// modules needs the monitor cluster privilege (as Ping does); where it is refused, or the answer
+// says nothing of modules, the node is taken to be a full distribution, as every one has it.
 func (x *Index) englishAnalyzer(ctx context.Context) (string, error) {
-	body := []byte(`{"analyzer":"` + EnglishAnalyzer + `","text":"sentiment"}`)
-	_, err := x.call(ctx, http.MethodPost, "/_analyze", nil, body, nil, false)
-	if e, ok := errors.AsType[*Error](err); ok && e.Status == http.StatusBadRequest && e.Type == "illegal_argument_exception" {
-		return FallbackAnalyzer, nil // "failed to find global analyzer [english]"
+	type module struct {
+		Name string `json:"name"`
+	}
+	var nodes struct {
+		Nodes map[string]struct {
+			Modules []module `json:"modules"`
+		} `json:"nodes"`
+	}
+	query := url.Values{"filter_path": {"nodes.*.modules.name"}}
+	_, err := x.call(ctx, http.MethodGet, "/_nodes/_local/plugins", query, nil, &nodes, false)
+	if e, ok := errors.AsType[*Error](err); ok && e.Status == http.StatusForbidden {
+		return EnglishAnalyzer, nil
 	}
 	if err != nil {
 		return "", err
+	}
+	for _, n := range nodes.Nodes {
+		if len(n.Modules) == 0 {
+			continue
+		}
+		if !slices.Contains(n.Modules, module{Name: "analysis-common"}) {
+			return FallbackAnalyzer, nil
+		}
 	}
 	return EnglishAnalyzer, nil
 }

@@ -10,7 +10,12 @@ import (
 	"github.com/sentistream/sentistream/internal/env"
 )
 
-const noEnglish = `{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"failed to find global analyzer [english]"}],"type":"illegal_argument_exception","reason":"failed to find global analyzer [english]"},"status":400}`
+const (
+	// The module lists of GET /_nodes/_local/plugins?filter_path=nodes.*.modules.name.
+	fullModules    = `{"nodes":{"n1":{"modules":[{"name":"analysis-common"},{"name":"rest-root"},{"name":"x-pack-security"}]}}}`
+	integTestZip   = `{"nodes":{"n1":{"modules":[{"name":"apm"},{"name":"transport-netty4"},{"name":"x-pack-core"},{"name":"x-pack-security"}]}}}`
+	monitorRefused = `{"error":{"type":"security_exception","reason":"action [cluster:monitor/nodes/info] is unauthorized"},"status":403}`
+)
 
 func TestEnsureTemplateAnalyzer(t *testing.T) {
 	tests := []struct {
@@ -18,15 +23,13 @@ func TestEnsureTemplateAnalyzer(t *testing.T) {
 		analyze *http.Response
 		want    string
 	}{
-		{"node with the built-in english analyzer", nil, EnglishAnalyzer},
-		{"node without analysis-common", answer(http.StatusBadRequest, noEnglish), FallbackAnalyzer},
+		{"full distribution", answer(http.StatusOK, fullModules), EnglishAnalyzer},
+		{"integ-test-zip without analysis-common", answer(http.StatusOK, integTestZip), FallbackAnalyzer},
+		{"module list refused: every distribution has it", answer(http.StatusForbidden, monitorRefused), EnglishAnalyzer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			es := &fakeES{other: map[string]*http.Response{}}
-			if tt.analyze != nil {
-				es.other["POST /_analyze"] = tt.analyze
-			}
+			es := &fakeES{other: map[string]*http.Response{"GET /_nodes/_local/plugins": tt.analyze}}
 			x := New(es, "sentence_idx")
 			if err := x.EnsureTemplate(t.Context()); err != nil {
 				t.Fatalf("EnsureTemplate: %v", err)
@@ -56,7 +59,7 @@ func TestEnsureTemplateMisconfigured(t *testing.T) {
 	}{
 		{"template refused", "PUT /_index_template/sentence_idx", answer(http.StatusBadRequest,
 			`{"error":{"type":"illegal_argument_exception","reason":"index template [sentence_idx] has index patterns [sentence_idx] matching patterns from existing templates [other] that have the same priority [200]"},"status":400}`), "ES_INDEX"},
-		{"credentials refused", "POST /_analyze", answer(http.StatusUnauthorized,
+		{"credentials refused", "GET /_nodes/_local/plugins", answer(http.StatusUnauthorized,
 			`{"error":{"type":"security_exception","reason":"unable to authenticate user [elastic]"},"status":401}`), "ELASTICSEARCH_PASSWORD"},
 		{"privilege missing", "PUT /_index_template/sentence_idx", answer(http.StatusForbidden,
 			`{"error":{"type":"security_exception","reason":"action [indices:admin/index_template/put] is unauthorized"},"status":403}`), "manage_index_templates"},

@@ -6,27 +6,78 @@ package testenv
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
-// The variables integration tests read. `make test` sets each to the local stack's address.
+// The variables integration tests read. `make test` sets each to the local stack's address. The
+// database URL may come from a file instead (DatabaseVar+"_FILE"), and the Elasticsearch client
+// settings beside the URL from SENTISTREAM_TEST_ + any variable esindex.LoadClientConfig reads
+// (SENTISTREAM_TEST_ELASTICSEARCH_CA_FILE, ..._USERNAME, ..._PASSWORD_FILE, ...): the secure
+// phase of `make test` runs the same tests over TLS with credentials that way.
 const (
 	KafkaVar         = "SENTISTREAM_TEST_KAFKA_BROKERS"
 	DatabaseVar      = "SENTISTREAM_TEST_DATABASE_URL"
 	ElasticsearchVar = "SENTISTREAM_TEST_ELASTICSEARCH_URL"
 )
 
+// prefix turns a variable a binary reads into the one tests read.
+const prefix = "SENTISTREAM_TEST_"
+
 // KafkaBrokers returns the comma-separated seed brokers of a real Kafka, or skips/fails t.
 func KafkaBrokers(t testing.TB) string { return require(t, KafkaVar, "127.0.0.1:9092") }
 
-// DatabaseURL returns the URL of a real PostgreSQL database, or skips/fails t.
+// DatabaseURL returns the URL of a real PostgreSQL database (from DatabaseVar, or the file
+// named by DatabaseVar_FILE), or skips/fails t.
 func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	if path := os.Getenv(DatabaseVar + "_FILE"); path != "" && os.Getenv(DatabaseVar) == "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s_FILE: %v", DatabaseVar, err)
+		}
+		return strings.TrimRight(string(b), "\r\n")
+	}
 	return require(t, DatabaseVar, "postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable")
 }
 
 // ElasticsearchURL returns the URL of a real Elasticsearch, or skips/fails t.
 func ElasticsearchURL(t testing.TB) string {
 	return require(t, ElasticsearchVar, "http://127.0.0.1:9200")
+}
+
+// ElasticsearchEnv returns the test Elasticsearch's client settings as the variables a binary
+// reads (ELASTICSEARCH_URL, ELASTICSEARCH_CA_FILE, ...), for esindex.LoadClientConfig; it skips
+// or fails t when ElasticsearchVar is unset.
+func ElasticsearchEnv(t testing.TB) func(string) string {
+	t.Helper()
+	ElasticsearchURL(t)
+	return func(name string) string {
+		if !strings.HasPrefix(name, "ELASTICSEARCH_") {
+			return ""
+		}
+		return os.Getenv(prefix + name)
+	}
+}
+
+// StoreEnviron returns the environment a function or command started by a test needs to reach
+// the test PostgreSQL and Elasticsearch ("DATABASE_URL=...", "ELASTICSEARCH_URL=...", and the
+// CA, user and password files when the tests have them), or skips/fails t.
+func StoreEnviron(t testing.TB) []string {
+	t.Helper()
+	var env []string
+	if path := os.Getenv(DatabaseVar + "_FILE"); path != "" && os.Getenv(DatabaseVar) == "" {
+		env = append(env, "DATABASE_URL_FILE="+path)
+	} else {
+		env = append(env, "DATABASE_URL="+DatabaseURL(t))
+	}
+	ElasticsearchURL(t)
+	for _, kv := range os.Environ() {
+		if name, ok := strings.CutPrefix(kv, prefix+"ELASTICSEARCH_"); ok {
+			env = append(env, "ELASTICSEARCH_"+name)
+		}
+	}
+	return env
 }
 
 // InCI reports whether the tests run under CI, where a missing service is a failure.
@@ -58,5 +109,19 @@ func Faults(t testing.TB) {
 	if os.Getenv(FaultsVar) != "1" {
 		t.Skip("stops and restarts shared services, so it runs in the fault phase of `make test` " +
 			"(or by hand: " + FaultsVar + "=1 go test -p 1 -run " + t.Name() + ")")
+	}
+}
+
+// SecureVar marks the secure phase of `make test`: the stores then run with TLS and credentials
+// (`make up STACK_SECURE=1`), and the test variables carry the CA and credential files.
+const SecureVar = "SENTISTREAM_TEST_SECURE"
+
+// Secure skips t unless the tests run against the secure stack. It is not a silent skip: `make
+// test` always runs a secure phase with SecureVar=1, and the message says how to run t by hand.
+func Secure(t testing.TB) {
+	t.Helper()
+	if os.Getenv(SecureVar) != "1" {
+		t.Skip("needs the stores with TLS and credentials, so it runs in the secure phase of `make test` " +
+			"(or by hand: make up STACK_SECURE=1, then the variables `make test` sets in that phase, and " + SecureVar + "=1)")
 	}
 }

@@ -21,11 +21,16 @@ import (
 	"github.com/sentistream/sentistream/internal/testenv"
 )
 
-// Client returns a client for the Elasticsearch named by SENTISTREAM_TEST_ELASTICSEARCH_URL, or
-// skips t (fails it under CI) when the variable is unset.
+// Client returns a client for the Elasticsearch named by SENTISTREAM_TEST_ELASTICSEARCH_URL
+// (with the CA and credentials of [testenv.ElasticsearchEnv]), or skips t (fails it under CI)
+// when the variable is unset.
 func Client(t testing.TB) *elasticsearch.Client {
 	t.Helper()
-	es, err := esindex.NewClient(esindex.ClientConfig{URL: testenv.ElasticsearchURL(t)})
+	cfg, err := esindex.LoadClientConfig(testenv.ElasticsearchEnv(t))
+	if err != nil {
+		t.Fatalf("esindextest: %v", err)
+	}
+	es, err := esindex.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("esindex.NewClient: %v", err)
 	}
