@@ -26,6 +26,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -263,6 +264,8 @@ func (v *deployValidator) validate(obj map[string]any) []string {
 		deploySecretRules(&p, obj)
 	case "eventing.knative.dev/v1alpha1 KafkaSink":
 		deployKafkaSinkRules(&p, obj)
+	case "sources.knative.dev/v1 KafkaSource", "sources.knative.dev/v1beta1 KafkaSource":
+		deployKafkaSourceRules(&p, obj)
 	default:
 		if _, ok := v.compiled[gvk]; !ok {
 			p.add("", fmt.Sprintf("%s: no schema in ../shared/schemas and no structural check here; add one", gvk))
@@ -408,11 +411,13 @@ func deployValidKey(k string) bool {
 }
 
 // Knative Serving's reserved ports and environment variables (queue-proxy and the runtime
-// contract) and the volume mount paths it refuses.
+// contract) and the volume mount paths it refuses: exactly reservedPaths in
+// knative/serving pkg/apis/serving/k8s_validation.go at knative-v1.23.0 (/tmp, /var and /var/log
+// are allowed there).
 var (
 	deployKnativeReservedPorts = []int64{8012, 8013, 8022, 9090, 9091, 8008}
 	deployKnativeReservedEnv   = []string{"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
-	deployKnativeReservedPaths = []string{"/", "/dev", "/dev/log", "/tmp", "/var", "/var/log"}
+	deployKnativeReservedPaths = []string{"/", "/dev", "/dev/log"}
 	// deployKnativeAutoscaling is every autoscaling.knative.dev/ annotation Knative Serving reads
 	// on a Revision (v1.23), kebab-case and the older camelCase spellings.
 	deployKnativeAutoscaling = []string{
@@ -420,7 +425,8 @@ var (
 		"target-burst-capacity", "targetBurstCapacity", "min-scale", "minScale", "max-scale", "maxScale",
 		"initial-scale", "initialScale", "activation-scale", "scale-down-delay", "window",
 		"panic-window-percentage", "panicWindowPercentage", "panic-threshold-percentage",
-		"panicThresholdPercentage", "scale-to-zero-pod-retention-period", "metric-aggregation-algorithm",
+		"panicThresholdPercentage", "scale-to-zero-pod-retention-period", "scaleToZeroPodRetentionPeriod",
+		"metric-aggregation-algorithm", "metricAggregationAlgorithm", "scaleDownDelay",
 	}
 )
 
@@ -457,12 +463,26 @@ func deployKnativeServiceRules(p *deployProblems, obj map[string]any) {
 	if len(containers) != 1 {
 		p.add("spec.template.spec.containers", fmt.Sprintf("want exactly one container, got %d", len(containers)))
 	}
-	volumes := map[string]bool{}
+	// Volumes (ValidateVolumes): unique names, each one mounted by a container.
+	volumes := map[string]map[string]any{}
 	vols, _ := spec["volumes"].([]any)
-	for _, v := range vols {
-		if n := deployStr(v, "name"); n != "" {
-			volumes[n] = true
+	mounted := map[string]bool{}
+	for _, c := range containers {
+		ms, _ := deployMap(c)["volumeMounts"].([]any)
+		for _, m := range ms {
+			mounted[deployStr(m, "name")] = true
 		}
+	}
+	for i, v := range vols {
+		n := deployStr(v, "name")
+		vp := fmt.Sprintf("spec.template.spec.volumes[%d]", i)
+		if _, dup := volumes[n]; dup {
+			p.add(vp+".name", fmt.Sprintf("duplicate volume name %q", n))
+		}
+		if !mounted[n] {
+			p.add(vp+".name", fmt.Sprintf("volume with name %q not mounted", n))
+		}
+		volumes[n] = deployMap(v)
 	}
 
 	// Exactly one port across the containers: the one queue-proxy forwards to.
@@ -514,15 +534,33 @@ func deployKnativeServiceRules(p *deployProblems, obj map[string]any) {
 			}
 			seen[name] = true
 		}
+		// Volume mounts (validateVolumeMounts): a declared volume, a mount path that is not
+		// reserved, absolute and unique, and readOnly for every volume but emptyDir, PVC and
+		// ephemeral ones.
 		mounts, _ := cm["volumeMounts"].([]any)
+		seenPath := map[string]bool{}
 		for j, m := range mounts {
 			mp := fmt.Sprintf("%s.volumeMounts[%d]", cp, j)
-			if n := deployStr(m, "name"); !volumes[n] {
-				p.add(mp+".name", fmt.Sprintf("%q names no volume in spec.template.spec.volumes", n))
+			vol, ok := volumes[deployStr(m, "name")]
+			if !ok {
+				p.add(mp+".name", fmt.Sprintf("%q: volumeMount has no matching volume in spec.template.spec.volumes", deployStr(m, "name")))
 			}
-			path := filepath.Clean(deployStr(m, "mountPath"))
-			if !filepath.IsAbs(path) || slices.Contains(deployKnativeReservedPaths, path) {
-				p.add(mp+".mountPath", fmt.Sprintf("%q: want an absolute path other than %v", path, deployKnativeReservedPaths))
+			raw := deployStr(m, "mountPath")
+			clean := path.Clean(raw)
+			switch {
+			case raw == "":
+				p.add(mp+".mountPath", "required")
+			case slices.Contains(deployKnativeReservedPaths, clean):
+				p.add(mp+".mountPath", fmt.Sprintf("mountPath %q is a reserved path (%v)", clean, deployKnativeReservedPaths))
+			case !path.IsAbs(raw):
+				p.add(mp+".mountPath", fmt.Sprintf("%q: want an absolute path", raw))
+			case seenPath[clean]:
+				p.add(mp+".mountPath", fmt.Sprintf("%q must be unique", raw))
+			}
+			seenPath[clean] = true
+			writable := vol["emptyDir"] != nil || vol["persistentVolumeClaim"] != nil || vol["ephemeral"] != nil
+			if ro, _ := deployMap(m)["readOnly"].(bool); ok && !writable && !ro {
+				p.add(mp+".readOnly", "volume mount should be readOnly for this type of volume")
 			}
 		}
 		for _, probe := range []string{"readinessProbe", "livenessProbe", "startupProbe"} {
@@ -562,6 +600,21 @@ func deployKnativeServiceRules(p *deployProblems, obj map[string]any) {
 	}
 }
 
+// The two autoscaler classes Knative Serving ships; KPA is the default.
+const (
+	deployKPA = "kpa.autoscaling.knative.dev"
+	deployHPA = "hpa.autoscaling.knative.dev"
+)
+
+// deployKnativeClass returns the autoscaler class of a Revision template's annotations: the
+// class annotation, or KPA, config-autoscaler's default pod-autoscaler-class.
+func deployKnativeClass(ann map[string]any) string {
+	if s, _ := ann["autoscaling.knative.dev/class"].(string); s != "" {
+		return s
+	}
+	return deployKPA
+}
+
 // deployKnativeAutoscalingRules checks the autoscaling.knative.dev/ annotations of a Revision
 // template: known keys (a typo is ignored by Knative, silently) and parseable values.
 func deployKnativeAutoscalingRules(p *deployProblems, ann map[string]any) {
@@ -590,16 +643,33 @@ func deployKnativeAutoscalingRules(p *deployProblems, ann map[string]any) {
 		s, _ := ann[k].(string)
 		switch short {
 		case "class":
-			if s != "kpa.autoscaling.knative.dev" && s != "hpa.autoscaling.knative.dev" {
-				p.add(path, fmt.Sprintf("%q: want kpa.autoscaling.knative.dev or hpa.autoscaling.knative.dev", s))
+			// validateClass: a class of Knative's own domain must be KPA or HPA; other
+			// autoscalers' classes are left alone.
+			if strings.HasSuffix(s, "autoscaling.knative.dev") && s != deployKPA && s != deployHPA {
+				p.add(path, fmt.Sprintf("%q: want %s or %s", s, deployKPA, deployHPA))
 			}
 		case "metric":
-			if !slices.Contains([]string{"concurrency", "rps", "cpu", "memory"}, s) {
-				p.add(path, fmt.Sprintf("%q: want concurrency, rps, cpu or memory", s))
+			// validateMetric: the class decides (the default class is KPA, config-autoscaler's
+			// pod-autoscaler-class): KPA scales on concurrency or rps only, HPA on any named
+			// metric (cpu, memory or a custom one), other classes are left alone.
+			switch class := deployKnativeClass(ann); {
+			case class == deployKPA && s != "concurrency" && s != "rps":
+				p.add(path, fmt.Sprintf("%q: the KPA class (the default) scales on concurrency or rps; cpu and memory need class %s", s, deployHPA))
+			case class == deployHPA && s == "":
+				p.add(path, "empty metric")
 			}
-		case "window", "scale-down-delay", "scale-to-zero-pod-retention-period":
-			if _, err := time.ParseDuration(s); err != nil {
-				p.add(path, fmt.Sprintf("%q is not a duration such as 60s", s))
+		case "window":
+			// validateWindow: 6s to 1h, whole seconds.
+			if d, err := time.ParseDuration(s); err != nil || d < 6*time.Second || d > time.Hour || d.Truncate(time.Second) != d {
+				p.add(path, fmt.Sprintf("%q: want a duration of whole seconds from 6s to 1h", s))
+			}
+		case "scale-down-delay", "scaleDownDelay":
+			if d, err := time.ParseDuration(s); err != nil || d < 0 || d > time.Hour || d.Round(time.Second) != d {
+				p.add(path, fmt.Sprintf("%q: want a duration of whole seconds from 0s to 1h", s))
+			}
+		case "scale-to-zero-pod-retention-period", "scaleToZeroPodRetentionPeriod":
+			if d, err := time.ParseDuration(s); err != nil || d < 0 || d > time.Hour {
+				p.add(path, fmt.Sprintf("%q: want a duration such as 1m, from 0s to 1h", s))
 			}
 		case "min-scale", "minScale", "max-scale", "maxScale", "initial-scale", "initialScale", "activation-scale":
 			if n, err := strconv.Atoi(s); err != nil || n < 0 {
@@ -607,8 +677,8 @@ func deployKnativeAutoscalingRules(p *deployProblems, ann map[string]any) {
 			}
 		}
 	}
-	if t, ok := num("target"); ok && t <= 0 {
-		p.add("spec.template.metadata.annotations[autoscaling.knative.dev/target]", "want > 0")
+	if t, ok := num("target"); ok && t < 0.01 {
+		p.add("spec.template.metadata.annotations[autoscaling.knative.dev/target]", "want at least 0.01 (TargetMin)")
 	}
 	minS, okMin := num("min-scale")
 	maxS, okMax := num("max-scale")
@@ -635,6 +705,138 @@ func deployKafkaTopicRules(p *deployProblems, obj map[string]any) {
 		default:
 			p.add("spec.config."+k, "want a string, number or boolean")
 		}
+	}
+	// A topic whose min.insync.replicas exceeds its replicas refuses every acks=all write (the
+	// KafkaSink's and our producer's): NOT_ENOUGH_REPLICAS.
+	replicas, okR := deployInt(deployMap(obj, "spec")["replicas"])
+	minISR, okM := deployIntOrString(deployMap(obj, "spec", "config")["min.insync.replicas"])
+	if okR && okM && minISR > replicas {
+		p.add("spec.config.min.insync.replicas", fmt.Sprintf("%d is above replicas %d: every acks=all write is refused", minISR, replicas))
+	}
+}
+
+// deployIntOrString reads an integer written as a number or as a string.
+func deployIntOrString(v any) (int64, bool) {
+	if s, ok := v.(string); ok {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	return deployInt(v)
+}
+
+// deployISO8601Duration matches what the delivery webhooks accept (eventing's DeliverySpec.Validate
+// parses backoffDelay, timeout and retryAfterMax with github.com/rickb777/date/period): an
+// optional sign, P, then years, months, weeks and days, then T and hours, minutes and seconds,
+// each a number (a decimal fraction allowed) with its designator, at least one of them; or P0.
+var deployISO8601Duration = regexp.MustCompile(`^[-+]?P(?:0|(?:\d+(?:[.,]\d+)?Y)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?W)?(?:\d+(?:[.,]\d+)?D)?(?:T(?:\d+(?:[.,]\d+)?H)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?S)?)?)$`)
+
+// deployISODurationOK reports whether s is an ISO 8601 duration the delivery webhooks accept,
+// and whether it is zero.
+func deployISODurationOK(s string) (ok, zero bool) {
+	if !deployISO8601Duration.MatchString(s) || strings.HasSuffix(s, "P") || strings.HasSuffix(s, "T") {
+		return false, false
+	}
+	return true, !strings.ContainsAny(strings.NewReplacer("0", "", ".", "", ",", "").Replace(s[strings.Index(s, "P")+1:]), "123456789")
+}
+
+// deployDeliveryRules checks a delivery spec the way eventing-kafka-broker's ConsumerGroup and
+// Consumer webhooks do (they validate it with eventing's DeliverySpec.Validate; the KafkaSource
+// webhook does not, so a bad value is accepted on the source and then leaves it NotReady):
+// every duration ISO 8601 (PT0.3S, never 300ms), a timeout above zero, retry >= 0, a known
+// backoffPolicy, and no retryAfterMax (behind the delivery-retryafter feature, disabled by
+// default).
+func deployDeliveryRules(p *deployProblems, d map[string]any, path string) {
+	if d == nil {
+		return
+	}
+	for _, f := range []string{"backoffDelay", "timeout", "retryAfterMax"} {
+		v, present := d[f]
+		if !present {
+			continue
+		}
+		s, _ := v.(string)
+		ok, zero := deployISODurationOK(s)
+		switch {
+		case !ok:
+			p.add(path+"."+f, fmt.Sprintf("%v: want an ISO 8601 duration such as PT0.3S or PT30S", v))
+		case f == "timeout" && (zero || strings.HasPrefix(s, "-")):
+			p.add(path+"."+f, fmt.Sprintf("%q: want a timeout above zero", s))
+		}
+	}
+	if _, ok := d["retryAfterMax"]; ok {
+		p.add(path+".retryAfterMax", "disallowed unless the delivery-retryafter feature is enabled (config-features, disabled by default)")
+	}
+	if v, ok := d["retry"]; ok {
+		if n, isInt := deployInt(v); !isInt || n < 0 {
+			p.add(path+".retry", fmt.Sprintf("%v: want an integer >= 0", v))
+		}
+	}
+	if v, ok := d["backoffPolicy"]; ok && v != "exponential" && v != "linear" {
+		p.add(path+".backoffPolicy", fmt.Sprintf("%v: want exponential or linear", v))
+	}
+}
+
+// deployKafkaSourceAutoscaling is every autoscaling.eventing.knative.dev/ annotation
+// eventing-kafka-broker (knative-v1.23) copies from a KafkaSource to its ConsumerGroup for KEDA
+// (control-plane/pkg/autoscaler: class, then integers).
+var deployKafkaSourceAutoscaling = []string{"class", "min-scale", "max-scale", "polling-interval",
+	"cooldown-period", "lag-threshold", "activation-lag-threshold"}
+
+// deployKafkaSourceRules checks what the KafkaSource, ConsumerGroup and Consumer webhooks and the
+// KEDA integration enforce beyond the schema: required topics, bootstrap servers and sink;
+// initialOffset and ordering values; the delivery spec; and the autoscaling annotations
+// (a known key, class disabled or keda.autoscaling.knative.dev, int32 values,
+// min-scale <= max-scale, a lag threshold of at least 1).
+func deployKafkaSourceRules(p *deployProblems, obj map[string]any) {
+	spec := deployMap(obj, "spec")
+	for _, f := range []string{"topics", "bootstrapServers"} {
+		if l, _ := spec[f].([]any); len(l) == 0 {
+			p.add("spec."+f, "required")
+		}
+	}
+	if deployMap(spec, "sink", "ref") == nil && deployStr(spec, "sink", "uri") == "" {
+		p.add("spec.sink", "required: a ref or a uri")
+	}
+	if v, ok := spec["initialOffset"]; ok && v != "earliest" && v != "latest" {
+		p.add("spec.initialOffset", fmt.Sprintf("%v: want earliest or latest", v))
+	}
+	if v, ok := spec["ordering"]; ok && v != "ordered" && v != "unordered" {
+		p.add("spec.ordering", fmt.Sprintf("%v: want ordered or unordered", v))
+	}
+	deployDeliveryRules(p, deployMap(spec, "delivery"), "spec.delivery")
+
+	ann := deployMap(obj, "metadata", "annotations")
+	ints := map[string]int64{}
+	for _, k := range deploySortedKeys(ann) {
+		short, ok := strings.CutPrefix(k, "autoscaling.eventing.knative.dev/")
+		if !ok {
+			continue
+		}
+		kp := "metadata.annotations[" + k + "]"
+		s, _ := ann[k].(string)
+		switch {
+		case !slices.Contains(deployKafkaSourceAutoscaling, short):
+			p.add(kp, fmt.Sprintf("unknown autoscaling annotation (eventing-kafka-broker ignores it); want one of %v", deployKafkaSourceAutoscaling))
+		case short == "class":
+			if s != "keda.autoscaling.knative.dev" && s != "disabled" {
+				p.add(kp, fmt.Sprintf("%q: want keda.autoscaling.knative.dev or disabled", s))
+			}
+		default:
+			n, err := strconv.ParseInt(s, 10, 32)
+			if err != nil || n < 0 {
+				p.add(kp, fmt.Sprintf("%q: want an integer >= 0 (KEDA's ScaledObject field)", s))
+				continue
+			}
+			ints[short] = n
+		}
+	}
+	if lo, ok := ints["min-scale"]; ok {
+		if hi, ok := ints["max-scale"]; ok && lo > hi {
+			p.add("metadata.annotations[autoscaling.eventing.knative.dev/min-scale]", fmt.Sprintf("%d is above max-scale %d", lo, hi))
+		}
+	}
+	if n, ok := ints["lag-threshold"]; ok && n < 1 {
+		p.add("metadata.annotations[autoscaling.eventing.knative.dev/lag-threshold]", "want at least 1")
 	}
 }
 
@@ -1034,6 +1236,65 @@ func TestDeployValidatorRejectsBrokenManifests(t *testing.T) {
 			"spec.consumergroup: unknown field"},
 		{"typo in KafkaSource delivery", "KafkaSource", func(o map[string]any) { ensureMap(deployMap(o, "spec"), "delivery")["retries"] = json.Number("3") },
 			"spec.delivery.retries: unknown field"},
+
+		// Serving 1.23's webhook (k8s_validation.go, annotation_validation.go).
+		{"mount at a reserved path", "Service", func(o map[string]any) {
+			deployMap(container(o)["volumeMounts"].([]any)[0])["mountPath"] = "/dev/"
+		}, `mountPath "/dev" is a reserved path`},
+		{"relative mount path", "Service", func(o map[string]any) {
+			deployMap(container(o)["volumeMounts"].([]any)[0])["mountPath"] = "var/run/secrets"
+		}, "want an absolute path"},
+		{"two mounts at one path", "Service", func(o map[string]any) {
+			ms := container(o)["volumeMounts"].([]any)
+			deployMap(ms[len(ms)-1])["mountPath"] = deployStr(ms[0], "mountPath") + "/"
+		}, "must be unique"},
+		{"secret mount not readOnly", "Service", func(o map[string]any) {
+			delete(deployMap(container(o)["volumeMounts"].([]any)[0]), "readOnly")
+		}, "should be readOnly"},
+		{"volume not mounted", "Service", func(o map[string]any) {
+			s := deployMap(o, "spec", "template", "spec")
+			s["volumes"] = append(s["volumes"].([]any), map[string]any{"name": "spare", "emptyDir": map[string]any{}})
+		}, `volume with name "spare" not mounted`},
+		{"cpu metric under the default class", "Service", func(o map[string]any) { templateAnn(o)["autoscaling.knative.dev/metric"] = "cpu" },
+			"the KPA class (the default) scales on concurrency or rps"},
+		{"memory metric under class kpa", "Service", func(o map[string]any) {
+			templateAnn(o)["autoscaling.knative.dev/class"] = deployKPA
+			templateAnn(o)["autoscaling.knative.dev/metric"] = "memory"
+		}, "the KPA class (the default) scales on concurrency or rps"},
+		{"unknown Knative class", "Service", func(o map[string]any) {
+			templateAnn(o)["autoscaling.knative.dev/class"] = "kpa2.autoscaling.knative.dev"
+		},
+			"want kpa.autoscaling.knative.dev or hpa.autoscaling.knative.dev"},
+		{"window below 6s", "Service", func(o map[string]any) { templateAnn(o)["autoscaling.knative.dev/window"] = "5s" }, "from 6s to 1h"},
+
+		{"min.insync.replicas above replicas", "KafkaTopic", func(o map[string]any) {
+			deployMap(o, "spec")["replicas"] = json.Number("1")
+			deployMap(o, "spec", "config")["min.insync.replicas"] = json.Number("2")
+		}, "every acks=all write is refused"},
+
+		// The ConsumerGroup/Consumer webhooks (eventing's DeliverySpec.Validate) and KEDA.
+		{"backoffDelay not ISO 8601", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["backoffDelay"] = "300ms" },
+			"spec.delivery.backoffDelay: 300ms: want an ISO 8601 duration"},
+		{"timeout not ISO 8601", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["timeout"] = "30s" },
+			"spec.delivery.timeout: 30s: want an ISO 8601 duration"},
+		{"zero timeout", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["timeout"] = "PT0S" }, "want a timeout above zero"},
+		{"retryAfterMax without its feature", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["retryAfterMax"] = "PT60S" },
+			"delivery-retryafter"},
+		{"bad backoffPolicy", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["backoffPolicy"] = "exp" }, "want exponential or linear"},
+		{"bad initialOffset", "KafkaSource", func(o map[string]any) { deployMap(o, "spec")["initialOffset"] = "oldest" }, "want earliest or latest"},
+		{"misspelt KEDA annotation", "KafkaSource", func(o map[string]any) {
+			ensureMap(deployMap(o, "metadata"), "annotations")["autoscaling.eventing.knative.dev/lagThreshold"] = "100"
+		}, "unknown autoscaling annotation"},
+		{"Knative Serving's class on a source", "KafkaSource", func(o map[string]any) {
+			ensureMap(deployMap(o, "metadata"), "annotations")["autoscaling.eventing.knative.dev/class"] = deployKPA
+		}, "want keda.autoscaling.knative.dev or disabled"},
+		{"KEDA value not an integer", "KafkaSource", func(o map[string]any) {
+			ensureMap(deployMap(o, "metadata"), "annotations")["autoscaling.eventing.knative.dev/max-scale"] = "three"
+		}, "want an integer >= 0"},
+		{"KEDA min-scale above max-scale", "KafkaSource", func(o map[string]any) {
+			a := ensureMap(deployMap(o, "metadata"), "annotations")
+			a["autoscaling.eventing.knative.dev/min-scale"], a["autoscaling.eventing.knative.dev/max-scale"] = "5", "3"
+		}, "is above max-scale"},
 	}
 
 	broken := map[string]int{}
@@ -1063,6 +1324,69 @@ func TestDeployValidatorRejectsBrokenManifests(t *testing.T) {
 	for _, d := range docs {
 		if broken[d.String()] == 0 {
 			t.Errorf("%s: no broken copy of it was tried", d)
+		}
+	}
+}
+
+// TestDeployValidatorAcceptsWhatUpstreamAccepts keeps the webhook copies from being stricter than
+// upstream: changes that Serving 1.23 and the delivery webhooks accept must pass here too.
+func TestDeployValidatorAcceptsWhatUpstreamAccepts(t *testing.T) {
+	v := deployNewValidator(t)
+	docs := deployLoadDocs(t, deployKnativeDir)
+	container := func(o map[string]any) map[string]any {
+		return deployMap(deployMap(o, "spec", "template", "spec")["containers"].([]any)[0])
+	}
+	templateAnn := func(o map[string]any) map[string]any {
+		return deployMap(o, "spec", "template", "metadata", "annotations")
+	}
+	tests := []struct {
+		name   string
+		kind   string
+		mutate func(o map[string]any)
+	}{
+		{"secret mounted at /tmp", "Service", func(o map[string]any) { deployMap(container(o)["volumeMounts"].([]any)[0])["mountPath"] = "/tmp" }},
+		{"secret mounted at /var/log", "Service", func(o map[string]any) {
+			deployMap(container(o)["volumeMounts"].([]any)[0])["mountPath"] = "/var/log"
+		}},
+		{"writable emptyDir", "Service", func(o map[string]any) {
+			s := deployMap(o, "spec", "template", "spec")
+			s["volumes"] = append(s["volumes"].([]any), map[string]any{"name": "scratch", "emptyDir": map[string]any{}})
+			container(o)["volumeMounts"] = append(container(o)["volumeMounts"].([]any), map[string]any{"name": "scratch", "mountPath": "/scratch"})
+		}},
+		{"cpu metric under class hpa", "Service", func(o map[string]any) {
+			templateAnn(o)["autoscaling.knative.dev/class"] = deployHPA
+			templateAnn(o)["autoscaling.knative.dev/metric"] = "cpu"
+			delete(templateAnn(o), "autoscaling.knative.dev/target")
+		}},
+		{"rps metric under the default class", "Service", func(o map[string]any) { templateAnn(o)["autoscaling.knative.dev/metric"] = "rps" }},
+		{"a third-party class with its own metric", "Service", func(o map[string]any) {
+			templateAnn(o)["autoscaling.knative.dev/class"] = "keda.autoscaling.knative.dev/custom"
+			templateAnn(o)["autoscaling.knative.dev/metric"] = "kafka-lag"
+		}},
+		{"fractional ISO 8601 seconds", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["backoffDelay"] = "PT0.5S" }},
+		{"ISO 8601 minutes", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["timeout"] = "PT1M30S" }},
+		{"zero backoffDelay", "KafkaSource", func(o map[string]any) { deployMap(o, "spec", "delivery")["backoffDelay"] = "PT0S" }},
+		{"KEDA disabled", "KafkaSource", func(o map[string]any) {
+			deployMap(o, "metadata", "annotations")["autoscaling.eventing.knative.dev/class"] = "disabled"
+		}},
+	}
+	for _, tt := range tests {
+		n := 0
+		for _, d := range docs {
+			if deployStr(d.obj, "kind") != tt.kind {
+				continue
+			}
+			n++
+			t.Run(tt.name+"/"+d.file, func(t *testing.T) {
+				obj := deployClone(d.obj)
+				tt.mutate(obj)
+				if problems := v.validate(obj); len(problems) > 0 {
+					t.Errorf("validate(%s changed by %q) = %q, want no problem: upstream accepts it", d, tt.name, problems)
+				}
+			})
+		}
+		if n == 0 {
+			t.Errorf("%s: no %s manifest to change", tt.name, tt.kind)
 		}
 	}
 }

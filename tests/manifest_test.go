@@ -136,6 +136,14 @@ func manifestKafkaSourceWebhook(v any) error {
 	if v, ok := spec["ordering"]; ok && v != "ordered" && v != "unordered" {
 		errs = append(errs, fmt.Errorf("spec.ordering: want ordered or unordered, got %v", v))
 	}
+	// The KafkaSource webhook leaves delivery to the ConsumerGroup's, which refuses a duration
+	// that is not ISO 8601 and leaves the source NotReady: check it here, as that one does.
+	delivery, _ := spec["delivery"].(map[string]any)
+	var p deployProblems
+	deployDeliveryRules(&p, delivery, "spec.delivery")
+	for _, problem := range p {
+		errs = append(errs, errors.New(problem))
+	}
 	return errors.Join(errs...)
 }
 
@@ -237,6 +245,9 @@ func TestManifestKafkaSourceBroken(t *testing.T) {
 		{"retry not an integer", "retry: 10", "retry: ten", "retry"},
 		{"no topics", "  topics:\n    - sentence\n", "", "spec.topics is required"},
 		{"no sink", "  sink:\n", "  sinkk:\n", "spec.sink is required"},
+		{"backoffDelay in Go syntax", "backoffDelay: PT0.3S", "backoffDelay: 300ms", "spec.delivery.backoffDelay: 300ms: want an ISO 8601 duration"},
+		{"timeout in Go syntax", "timeout: PT30S", "timeout: 30s", "spec.delivery.timeout: 30s: want an ISO 8601 duration"},
+		{"timeout as seconds", "timeout: PT30S", "timeout: 30", "spec.delivery.timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
