@@ -1026,7 +1026,12 @@ func TestDeployManifestsValid(t *testing.T) {
 // Services read exist in the Secret template, the topics that sources and sinks name are
 // declared KafkaTopics, and KafkaSources deliver to Services declared here.
 func TestDeployManifestReferences(t *testing.T) {
-	docs := deployLoadDocs(t, deployKnativeDir)
+	deployCheckReferences(t, deployLoadDocs(t, deployKnativeDir))
+}
+
+// deployCheckReferences checks the references between docs (see TestDeployManifestReferences).
+func deployCheckReferences(t *testing.T, docs []deployDoc) {
+	t.Helper()
 	// Objects are keyed "namespace/name": a reference without a namespace stays in its own.
 	secrets := map[string]map[string]bool{} // -> keys
 	topics := map[string]bool{}             // topic names (any namespace)
@@ -1149,6 +1154,107 @@ func TestDeployManifestReferences(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDeploySecretsMountedAreRead checks least privilege for Secrets: every Secret key a Service
+// mounts is a file the function reads (a *_FILE variable, or a path such as sslrootcert inside a
+// mounted secret value), and every file it reads is mounted.
+func TestDeploySecretsMountedAreRead(t *testing.T) {
+	deployCheckSecretsMountedAreRead(t, deployLoadDocs(t, deployKnativeDir))
+}
+
+func deployCheckSecretsMountedAreRead(t *testing.T, docs []deployDoc) {
+	t.Helper()
+	secrets := map[string]map[string]string{} // namespace/name -> key -> value
+	for _, d := range docs {
+		if deployStr(d.obj, "kind") != "Secret" {
+			continue
+		}
+		keys := map[string]string{}
+		for k, v := range deployMap(d.obj, "stringData") {
+			keys[k], _ = v.(string)
+		}
+		for k, v := range deployMap(d.obj, "data") {
+			b, _ := base64.StdEncoding.DecodeString(deployStr(v))
+			keys[k] = string(b)
+		}
+		secrets[deployStr(d.obj, "metadata", "namespace")+"/"+deployStr(d.obj, "metadata", "name")] = keys
+	}
+	absPath := regexp.MustCompile(`(?:^|[=\s])(/[^\s&"';]+)`)
+	n := 0
+	for _, d := range docs {
+		if deployStr(d.obj, "kind") != "Service" {
+			continue
+		}
+		n++
+		ns := deployStr(d.obj, "metadata", "namespace")
+		spec := deployMap(d.obj, "spec", "template", "spec")
+		volumes := map[string]map[string]any{}
+		vols, _ := spec["volumes"].([]any)
+		for _, v := range vols {
+			volumes[deployStr(v, "name")] = deployMap(v)
+		}
+		mounted := map[string]string{} // file path -> "secret/key"
+		read := map[string]string{}    // file path -> who reads it
+		containers, _ := spec["containers"].([]any)
+		for _, c := range containers {
+			ms, _ := deployMap(c)["volumeMounts"].([]any)
+			for _, m := range ms {
+				sec := deployMap(volumes[deployStr(m, "name")], "secret")
+				if sec == nil {
+					continue
+				}
+				name := deployStr(sec, "secretName")
+				keys, ok := secrets[ns+"/"+name]
+				if !ok {
+					t.Errorf("%s mounts Secret %s/%s, which secret.example.yaml does not declare", d, ns, name)
+					continue
+				}
+				files := map[string]string{} // path in the volume -> key
+				if items, _ := sec["items"].([]any); len(items) > 0 {
+					for _, it := range items {
+						files[deployStr(it, "path")] = deployStr(it, "key")
+					}
+				} else {
+					for k := range keys {
+						files[k] = k
+					}
+				}
+				for file, key := range files {
+					full := path.Join(deployStr(m, "mountPath"), file)
+					if sp := deployStr(m, "subPath"); sp != "" {
+						if sp != file {
+							continue
+						}
+						full = deployStr(m, "mountPath")
+					}
+					mounted[full] = name + "/" + key
+					for _, mm := range absPath.FindAllStringSubmatch(keys[key], -1) {
+						read[path.Clean(mm[1])] = "a path in Secret " + name + " key " + key
+					}
+				}
+			}
+			envs, _ := deployMap(c)["env"].([]any)
+			for _, e := range envs {
+				if name := deployStr(e, "name"); strings.HasSuffix(name, "_FILE") {
+					read[path.Clean(deployStr(e, "value"))] = "env " + name
+				}
+			}
+		}
+		for _, f := range slices.Sorted(maps.Keys(mounted)) {
+			if _, ok := read[f]; !ok {
+				t.Errorf("%s mounts %s (Secret key %s), which nothing it runs reads: mount only the keys it uses", d, f, mounted[f])
+			}
+		}
+		for _, f := range slices.Sorted(maps.Keys(read)) {
+			if _, ok := mounted[f]; !ok {
+				t.Errorf("%s: %s names %s, which no Secret mount provides", d, read[f], f)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no Service among the manifests")
 	}
 }
 
