@@ -18,13 +18,24 @@ SKIP_STACK ?=
 GO_TEST_FLAGS ?= -race -shuffle=on -timeout 30m
 # Tests that stop shared services (they call testenv.Faults) match this pattern.
 FAULT_TESTS ?= Outage|Fault
+# The secure phase: the store tests, the misconfiguration tests and one end-to-end run of
+# SECURE_E2E_RECORDS records, against `make up STACK_SECURE=1` (TLS, users, secrets in files).
+SECURE_PACKAGES := ./internal/pgstore/ ./internal/esindex/ ./functions/score/ ./functions/index/ \
+	./dashboard/ ./cmd/score/ ./cmd/index/ ./cmd/reindex/ ./cmd/reconcile/
+SECURE_SYSTEM_TESTS := ^(TestEndToEnd|TestPostgresSmoke|TestElasticsearchSmoke)$$
+SECURE_E2E_RECORDS ?= 3000
+SECURE_ENV = . .stack/secure/secure.env && SENTISTREAM_TEST_SECURE=1 SENTISTREAM_TEST_KAFKA_BROKERS=$(KAFKA_BROKERS) \
+	SENTISTREAM_TEST_DATABASE_URL_FILE=$$DATABASE_URL_FILE SENTISTREAM_TEST_ELASTICSEARCH_URL=$$ELASTICSEARCH_URL \
+	SENTISTREAM_TEST_ELASTICSEARCH_CA_FILE=$$ELASTICSEARCH_CA_FILE SENTISTREAM_TEST_ELASTICSEARCH_USERNAME=$$ELASTICSEARCH_USERNAME \
+	SENTISTREAM_TEST_ELASTICSEARCH_PASSWORD_FILE=$$ELASTICSEARCH_PASSWORD_FILE SENTISTREAM_E2E_RECORDS=$(SECURE_E2E_RECORDS) \
+	DATABASE_URL= ELASTICSEARCH_URL=
 
-.PHONY: help up down clean run test unit fmt-check vet lint fuzz bench vuln
+.PHONY: help up down clean run test test-secure unit fmt-check vet lint fuzz bench vuln
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-up: ## install (once, cached) and start Kafka, PostgreSQL and Elasticsearch; a no-op when up
+up: ## install (once, cached) and start Kafka, PostgreSQL and Elasticsearch; a no-op when up (STACK_SECURE=1: with TLS and users)
 	@infra/local/up.sh
 
 down: ## stop exactly what `make up` (and `make run`) started
@@ -45,12 +56,23 @@ vet: ## go vet
 unit: ## unit tests only (no services needed; integration tests skip and say why)
 	go test $(GO_TEST_FLAGS) ./...
 
-test: ## start the stack if needed, then gofmt check, vet, and every test with -race
+test: ## start the stack if needed, then gofmt check, vet, and every test with -race: main, secure and fault phases
 	@if [ -z "$(SKIP_STACK)" ]; then infra/local/up.sh; fi
 	@$(MAKE) --no-print-directory fmt-check vet
-	$(TEST_ENV) go test $(GO_TEST_FLAGS) ./...
-	@echo "fault phase: tests that stop and restart services, one package at a time"
-	$(TEST_ENV) SENTISTREAM_TEST_FAULTS=1 go test $(GO_TEST_FLAGS) -p 1 -run '$(FAULT_TESTS)' ./...
+	@start=$$(date +%s); echo "main phase: every test against the plain stack"; \
+	$(TEST_ENV) go test $(GO_TEST_FLAGS) ./... && echo "main phase: $$(($$(date +%s) - start))s"
+	@$(MAKE) --no-print-directory test-secure
+	@start=$$(date +%s); echo "fault phase: tests that stop and restart services, one package at a time"; \
+	$(TEST_ENV) SENTISTREAM_TEST_FAULTS=1 go test $(GO_TEST_FLAGS) -p 1 -run '$(FAULT_TESTS)' ./... && \
+	echo "fault phase: $$(($$(date +%s) - start))s"
+
+test-secure: ## the secure phase of `make test`: store, misconfiguration and end-to-end tests over TLS with credentials
+	@if [ -z "$(SKIP_STACK)" ]; then STACK_SECURE=1 infra/local/up.sh; fi
+	@start=$$(date +%s); echo "secure phase: against the stores with TLS, users and secrets in files"; \
+	$(SECURE_ENV) go test $(GO_TEST_FLAGS) $(SECURE_PACKAGES) && \
+	$(SECURE_ENV) go test $(GO_TEST_FLAGS) -run '$(SECURE_SYSTEM_TESTS)' ./tests/ && \
+	echo "secure phase: $$(($$(date +%s) - start))s"
+	@if [ -z "$(SKIP_STACK)" ]; then STACK_SECURE=1 infra/local/down.sh; fi
 
 lint: fmt-check vet ## gofmt, go vet, and golangci-lint when it is installed
 	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; else echo "golangci-lint not installed: ran gofmt and go vet only"; fi

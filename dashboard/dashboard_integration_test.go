@@ -301,9 +301,14 @@ func TestSearch(t *testing.T) {
 	if r := search(url.Values{"q": {"coffee"}, "from": {from}, "to": {to}}); r.Total != 1 || r.Hits[0].Sentence != "A fine coffee afternoon" {
 		t.Errorf("q=coffee from/to: %+v, want the afternoon coffee", r)
 	}
-	// The English sub-field stems: "service" finds "services".
-	if r := search(url.Values{"q": {"service"}}); r.Total != 1 {
-		t.Errorf("q=service: total %d, want 1 (stemmed match)", r.Total)
+	// The English sub-field stems where the node has the built-in english analyzer: "service"
+	// finds "services". The local integ-test-zip's fallback does not stem.
+	if f.ix.Analyzer() == esindex.EnglishAnalyzer {
+		if r := search(url.Values{"q": {"service"}}); r.Total != 1 {
+			t.Errorf("q=service: total %d, want 1 (stemmed match)", r.Total)
+		}
+	} else if r := search(url.Values{"q": {"SERVICES"}}); r.Total != 1 {
+		t.Errorf("q=SERVICES: total %d, want 1 (the fallback analyzer lowercases)", r.Total)
 	}
 	// An empty query with a filter lists the newest first.
 	if r := search(url.Values{"label": {"positive"}}); r.Total != 5 || r.Hits[0].Sentence != "The coffee was great today" || r.Hits[0].Highlight != nil {

@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sentistream/sentistream/internal/esindex/esindextest"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
 
@@ -111,10 +111,7 @@ func TestPostgresSmoke(t *testing.T) {
 
 // TestElasticsearchSmoke indexes a document and finds it by full-text search.
 func TestElasticsearchSmoke(t *testing.T) {
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{testenv.ElasticsearchURL(t)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	es := esindextest.Client(t)
 	ctx := t.Context()
 	index := uniqueName("smoke")
 	t.Cleanup(func() {

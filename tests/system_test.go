@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -236,8 +237,8 @@ func newSystem(t *testing.T) *system {
 	s.scoreURL = fmt.Sprintf("http://127.0.0.1:%d", scorePort)
 	s.indexURL = fmt.Sprintf("http://127.0.0.1:%d", indexPort)
 	s.storeEnv = s.writeStoreEnv(logDir)
-	s.score = newProc("score", nil, append(s.storeEnv, fmt.Sprintf("PORT=%d", scorePort), "LOG_LEVEL=warn")...)
-	s.index = newProc("index", nil, append(s.storeEnv, fmt.Sprintf("PORT=%d", indexPort), "LOG_LEVEL=warn")...)
+	s.score = newProc("score", nil, slices.Concat(s.storeEnv, []string{fmt.Sprintf("PORT=%d", scorePort), "LOG_LEVEL=warn"})...)
+	s.index = newProc("index", nil, slices.Concat(s.storeEnv, []string{fmt.Sprintf("PORT=%d", indexPort), "LOG_LEVEL=warn"})...)
 	sources := s.writeSources(logDir)
 	s.runner = newProc("runner", append([]string{
 		"--brokers", strings.Join(brokers, ","),
