@@ -1,0 +1,121 @@
+package esindex_test
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/sentistream/sentistream/internal/esindex"
+	"github.com/sentistream/sentistream/internal/esindex/esindextest"
+)
+
+// hunspellSettings are the analysis settings the template used before it moved to the built-in
+// english analyzer: core parts plus the hunspell en_US stemmer, which needs a dictionary in each
+// node's config/hunspell/en_US. They are kept here only to measure what the move saved.
+var hunspellSettings = map[string]any{
+	"index": map[string]any{"number_of_shards": 1, "refresh_interval": "1s"},
+	"analysis": map[string]any{
+		"filter": map[string]any{
+			"en_stop": map[string]any{"type": "stop", "stopwords": "_english_"},
+			"en_stem": map[string]any{"type": "hunspell", "locale": "en_US", "dedup": true},
+		},
+		"analyzer": map[string]any{"hunspell_english": map[string]any{
+			"type": "custom", "tokenizer": "standard", "filter": []string{"lowercase", "en_stop", "en_stem"},
+		}},
+	},
+}
+
+// BenchmarkAnalyzerCPU measures Elasticsearch's own CPU per document (from its node stats) for
+// bulks of 100 real review sentences into an index whose sentence.english uses each analyzer:
+// the built-in english one (where the node has it), the fallback of a node without it, and the
+// former hunspell one (where the node has the dictionary). Each variant warms up first with 20
+// bulks. Run it on a quiet machine against a node nothing else uses:
+//
+//	go test -run '^$' -bench AnalyzerCPU -benchtime 300x ./internal/esindex/
+func BenchmarkAnalyzerCPU(b *testing.B) {
+	es := esindextest.Client(b)
+	sentences := corpus(b)
+	variants := []struct {
+		name     string
+		analyzer string
+		settings map[string]any
+	}{
+		{"english", esindex.EnglishAnalyzer, esindex.Settings(esindex.EnglishAnalyzer)},
+		{"fallback", esindex.FallbackAnalyzer, esindex.Settings(esindex.FallbackAnalyzer)},
+		{"hunspell", "hunspell_english", hunspellSettings},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			name := esindextest.Name(b)
+			body := map[string]any{"settings": v.settings, "mappings": esindex.Mappings(v.analyzer)}
+			if code := esindextest.Do(b, es, http.MethodPut, "/"+name, body, nil); code != http.StatusOK {
+				b.Skipf("this node cannot create an index with the %s analyzer (status %d)", v.name, code)
+			}
+			b.Cleanup(func() { esindextest.Remove(b, es, name) })
+			x := esindex.New(es, name)
+			next := 0
+			bulk := func() {
+				docs := make([]esindex.Doc, 100)
+				for i := range docs {
+					docs[i] = doc(fmt.Sprintf("k%d", next), sentences[next%len(sentences)])
+					next++
+				}
+				for _, err := range x.Put(b.Context(), docs) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for range 20 {
+				bulk()
+			}
+			before := nodeCPUMillis(b, es)
+			n := 0
+			for b.Loop() {
+				bulk()
+				n++
+			}
+			cpu := nodeCPUMillis(b, es) - before
+			b.ReportMetric(float64(cpu)*1000/float64(n*100), "es-cpu-µs/doc")
+		})
+	}
+}
+
+// nodeCPUMillis returns the CPU time the Elasticsearch process has used, in milliseconds.
+func nodeCPUMillis(b *testing.B, es esindex.Transport) int64 {
+	var stats struct {
+		Nodes map[string]struct {
+			Process struct {
+				CPU struct {
+					TotalInMillis int64 `json:"total_in_millis"`
+				} `json:"cpu"`
+			} `json:"process"`
+		} `json:"nodes"`
+	}
+	if code := esindextest.Do(b, es, http.MethodGet, "/_nodes/_local/stats/process", nil, &stats); code != http.StatusOK {
+		b.Fatalf("node stats: status %d", code)
+	}
+	for _, n := range stats.Nodes {
+		return n.Process.CPU.TotalInMillis
+	}
+	b.Fatal("node stats name no node")
+	return 0
+}
+
+// corpus returns the sentiment package's test sentences: real review-like text.
+func corpus(b *testing.B) []string {
+	f, err := os.Open("../sentiment/testdata/corpus.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if sc.Text() != "" {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
