@@ -15,7 +15,7 @@ TEST_ENV := SENTISTREAM_TEST_KAFKA_BROKERS=$(KAFKA_BROKERS) \
 	SENTISTREAM_TEST_ELASTICSEARCH_URL=$(ELASTICSEARCH_URL)
 # Set SKIP_STACK=1 when KAFKA_BROKERS etc. point at servers you run yourself.
 SKIP_STACK ?=
-GO_TEST_FLAGS ?= -race -shuffle=on -timeout 30m
+GO_TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout 30m
 # Tests that stop shared services (they call testenv.Faults) match this pattern.
 FAULT_TESTS ?= Outage|Fault
 # The secure phase: the store tests, the misconfiguration tests and one end-to-end run of
