@@ -55,6 +55,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -219,7 +220,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Dashboard, error) {
 			if !ok {
 				return "", fmt.Errorf("no asset %q", name)
 			}
-			return "/static/" + name + "?v=" + a.hash, nil
+			// Relative, like every URL the page uses: it works wherever the page is mounted.
+			return "static/" + name + "?v=" + a.hash, nil
 		},
 	}).ParseFS(webFS, "web/index.html.tmpl")
 	if err != nil {
@@ -248,14 +250,43 @@ type Router interface {
 
 // Register adds the dashboard's routes (listed in the package doc) to r, each wrapped with
 // [serve.Adapt] logging to log.
+//
+// Every URL the page uses is relative to the page, so the dashboard works at / and under any
+// path prefix that a proxy strips before forwarding (the OpenFaaS gateway forwards
+// /function/dashboard/api/mood as /api/mood). For a proxy that keeps the prefix, the routes are
+// also served under the X-Forwarded-Prefix the proxy sends (/dash/api/mood with
+// X-Forwarded-Prefix: /dash). Open the page with its trailing slash (/function/dashboard/):
+// without it the browser resolves the relative URLs one level up.
 func (d *Dashboard) Register(r Router) {
-	r.Handle("GET /{$}", serve.Adapt(d.log, d.servePage))
-	r.Handle("GET /static/{file}", serve.Adapt(d.log, d.serveAsset))
-	r.Handle("GET /api/mood", serve.Adapt(d.log, d.serveMood))
-	r.Handle("GET /api/timeline", serve.Adapt(d.log, d.serveTimeline))
-	r.Handle("GET /api/latest", serve.Adapt(d.log, d.serveLatest))
-	r.Handle("GET /api/search", serve.Adapt(d.log, d.serveSearch))
-	r.Handle("GET /api/pipeline", serve.Adapt(d.log, d.servePipeline))
+	routes := http.NewServeMux()
+	for pattern, h := range map[string]func(http.ResponseWriter, *http.Request) error{
+		"GET /{$}":           d.servePage,
+		"GET /static/{file}": d.serveAsset,
+		"GET /api/mood":      d.serveMood,
+		"GET /api/timeline":  d.serveTimeline,
+		"GET /api/latest":    d.serveLatest,
+		"GET /api/search":    d.serveSearch,
+		"GET /api/pipeline":  d.servePipeline,
+	} {
+		a := serve.Adapt(d.log, h)
+		r.Handle(pattern, a)
+		routes.Handle(pattern, a)
+	}
+	r.Handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		prefix := strings.TrimSuffix(req.Header.Get("X-Forwarded-Prefix"), "/")
+		rest, ok := strings.CutPrefix(req.URL.Path, prefix)
+		if prefix == "" || !ok || (rest != "" && rest[0] != '/') {
+			http.NotFound(w, req)
+			return
+		}
+		if rest == "" { // the prefix without its slash: relative URLs need the slash
+			http.Redirect(w, req, "./"+path.Base(prefix)+"/", http.StatusMovedPermanently)
+			return
+		}
+		r2 := req.Clone(req.Context())
+		r2.URL.Path, r2.URL.RawPath = rest, ""
+		routes.ServeHTTP(w, r2)
+	}))
 }
 
 // securityHeaders are sent with every page and asset: scripts and styles only from this origin, no

@@ -230,11 +230,12 @@ func TestPageAndAssets(t *testing.T) {
 		t.Errorf("the page has inline script or an external URL")
 	}
 	for _, name := range []string{"app.js", "app.css"} {
-		i := strings.Index(body, "/static/"+name+"?v=")
+		// Relative, so the page works under any path prefix.
+		i := strings.Index(body, `"static/`+name+"?v=")
 		if i < 0 {
-			t.Fatalf("page does not link %s", name)
+			t.Fatalf("page does not link %s relatively (static/%s)", name, name)
 		}
-		link := body[i : i+strings.IndexByte(body[i:], '"')]
+		link := "/" + body[i+1:i+1+strings.IndexByte(body[i+1:], '"')]
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, link, nil))
 		if rec.Code != http.StatusOK || rec.Body.Len() == 0 || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {

@@ -3,11 +3,18 @@ package tests
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,11 +100,66 @@ VALUES ($1, $2, $3, $4, 0, 1, 0, $5)`, r.sentence, r.compound, created, key, lab
 	}
 }
 
+// browserGatewayPrefix is where the OpenFaaS gateway serves the dashboard (stack.yml).
+const browserGatewayPrefix = "/function/dashboard"
+
 // TestBrowserDashboard drives headless Chromium against the dashboard over real PostgreSQL,
 // Elasticsearch and Kafka: every panel shows the test's data, a row written while the page is open
 // appears without a reload, a <script> sentence is shown as text, and a screenshot is saved to
-// tests/artifacts/dashboard.png.
+// tests/artifacts/dashboard.png. It does so twice: at /, and under /function/dashboard/ through a
+// reverse proxy that strips the prefix as the OpenFaaS gateway does, where no request may leave
+// the prefix (every URL the page uses must be relative).
 func TestBrowserDashboard(t *testing.T) {
+	t.Run("at /", func(t *testing.T) { browserDashboard(t, "") })
+	t.Run("under "+browserGatewayPrefix+"/", func(t *testing.T) { browserDashboard(t, browserGatewayPrefix) })
+}
+
+// browserGateway is a reverse proxy in front of the dashboard that serves it under prefix and
+// strips the prefix before forwarding, like the OpenFaaS gateway (/function/dashboard/api/mood
+// reaches the function as /api/mood, /function/dashboard as /). Requests outside the prefix get
+// 404 and are recorded.
+type browserGateway struct {
+	prefix  string
+	proxy   *httputil.ReverseProxy
+	mu      sync.Mutex
+	escaped []string
+}
+
+func newBrowserGateway(prefix string, upstream *url.URL) *browserGateway {
+	g := &browserGateway{prefix: prefix}
+	g.proxy = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(upstream)
+		rest := strings.TrimPrefix(pr.In.URL.Path, prefix)
+		if rest == "" {
+			rest = "/"
+		}
+		pr.Out.URL.Path, pr.Out.URL.RawPath = rest, ""
+		pr.SetXForwarded()
+	}}
+	return g
+}
+
+func (g *browserGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != g.prefix && !strings.HasPrefix(r.URL.Path, g.prefix+"/") {
+		if r.URL.Path != "/favicon.ico" { // the browser asks the origin for it, whatever the page says
+			g.mu.Lock()
+			g.escaped = append(g.escaped, r.Method+" "+r.URL.RequestURI())
+			g.mu.Unlock()
+		}
+		http.NotFound(w, r)
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+func (g *browserGateway) escapedRequests() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.escaped)
+}
+
+// browserDashboard runs the browser checks with the dashboard served at prefix+"/" ("" for /).
+func browserDashboard(t *testing.T, prefix string) {
 	pool := pgstoretest.Open(t)
 	ix := esindextest.New(t)
 	es := esindextest.Client(t)
@@ -145,6 +207,23 @@ func TestBrowserDashboard(t *testing.T) {
 	d.Register(srv)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
+	pageURL := hs.URL + "/"
+	var gw *browserGateway
+	if prefix != "" {
+		up, err := url.Parse(hs.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw = newBrowserGateway(prefix, up)
+		gs := httptest.NewServer(gw)
+		t.Cleanup(gs.Close)
+		pageURL = gs.URL + prefix + "/"
+		t.Cleanup(func() {
+			if e := gw.escapedRequests(); len(e) > 0 {
+				t.Errorf("the page made %d request(s) outside %s/, which a gateway would not route to the dashboard: %q", len(e), prefix, e)
+			}
+		})
+	}
 
 	actx, cancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
@@ -182,12 +261,14 @@ func TestBrowserDashboard(t *testing.T) {
 		return s
 	}
 
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(hs.URL+"/")); err != nil {
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(pageURL)); err != nil {
 		t.Fatalf("navigate: %v", err)
 	}
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[chromedp.Void](`window.__marker = 42`)); err != nil {
 		t.Fatal(err)
 	}
+	// The style sheet loaded (a wrong URL leaves the page unstyled but working).
+	poll("style sheet", `[...document.styleSheets].some(s => s.href && s.href.includes('static/app.css') && s.cssRules.length > 0)`)
 
 	// Mood: the last 5 minutes hold 4 messages, 2 positive, 1 neutral, 1 negative.
 	poll("mood count", `document.getElementById('mood-count').textContent === '4'`)
@@ -276,6 +357,9 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join("artifacts", "dashboard.png")
+	if prefix != "" {
+		out = filepath.Join("artifacts", "dashboard-"+strings.ReplaceAll(strings.Trim(prefix, "/"), "/", "-")+".png")
+	}
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -285,4 +369,84 @@ func TestBrowserDashboard(t *testing.T) {
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`).Replace(s) + "'"
+}
+
+// TestDashboardUnderPrefix checks, without a browser, the page's URLs and the dashboard behind
+// both kinds of proxy: one that strips its prefix (the OpenFaaS gateway) and one that keeps it
+// and says so with X-Forwarded-Prefix. Every URL in the page and its script is relative; the
+// page, its assets and the API answer under the prefix; the prefix without its slash redirects
+// to it with the slash.
+func TestDashboardUnderPrefix(t *testing.T) {
+	d, err := dashboard.New(dashboard.Config{CacheTTL: -1}, dashboard.Deps{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve.New(serve.Config{}, nil, nil, nil)
+	d.Register(srv)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	up, err := url.Parse(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := httptest.NewServer(newBrowserGateway(browserGatewayPrefix, up))
+	t.Cleanup(strip.Close)
+	keep := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(up)
+		pr.Out.Header.Set("X-Forwarded-Prefix", "/dash")
+	}})
+	t.Cleanup(keep.Close)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) (int, http.Header, string) {
+		t.Helper()
+		res, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header, string(b)
+	}
+
+	code, _, page := get(hs.URL + "/")
+	if code != http.StatusOK {
+		t.Fatalf("GET / = %d", code)
+	}
+	attr := regexp.MustCompile(`(?i)\s(?:href|src|action)="([^"]*)"`)
+	var links []string
+	for _, m := range attr.FindAllStringSubmatch(page, -1) {
+		links = append(links, m[1])
+		if u, err := url.Parse(m[1]); err != nil || u.IsAbs() || strings.HasPrefix(m[1], "/") {
+			t.Errorf("the page links %q: want a URL relative to the page", m[1])
+		}
+	}
+	_, _, script := get(hs.URL + "/static/app.js")
+	for _, m := range regexp.MustCompile(`(?:fetch|api)\(\s*['"`+"`"+`](/[^'"`+"`"+`]*)`).FindAllStringSubmatch(script, -1) {
+		t.Errorf("app.js requests %q: want a URL relative to the page", m[1])
+	}
+
+	for _, base := range []string{strip.URL + browserGatewayPrefix + "/", keep.URL + "/dash/"} {
+		if code, _, body := get(base); code != http.StatusOK || !strings.Contains(body, "How people feel right now") {
+			t.Errorf("GET %s = %d, want the page", base, code)
+		}
+		for _, l := range links {
+			code, _, _ := get(base + l)
+			switch {
+			case strings.HasPrefix(l, "static/") && code != http.StatusOK:
+				t.Errorf("GET %s = %d, want 200", base+l, code)
+			case code == http.StatusNotFound:
+				t.Errorf("GET %s = 404: the page links what the dashboard does not serve there", base+l)
+			}
+		}
+		// No store is configured: the API answers 503 with its JSON reason, from the dashboard.
+		if code, hdr, _ := get(base + "api/latest"); code != http.StatusServiceUnavailable || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+			t.Errorf("GET %sapi/latest = %d %q, want the dashboard's 503 JSON", base, code, hdr.Get("Content-Type"))
+		}
+	}
+	if code, hdr, _ := get(keep.URL + "/dash"); code != http.StatusMovedPermanently || hdr.Get("Location") != "/dash/" {
+		t.Errorf("GET /dash behind a prefix-keeping proxy = %d, Location %q; want 301 to /dash/", code, hdr.Get("Location"))
+	}
+	if code, _, _ := get(keep.URL + "/elsewhere/api/mood"); code != http.StatusNotFound {
+		t.Errorf("GET /elsewhere/api/mood with X-Forwarded-Prefix /dash = %d, want 404", code)
+	}
 }

@@ -62,7 +62,7 @@
 
   // Mood
   async function mood() {
-    const res = await api('/api/mood?window=' + encodeURIComponent($('mood-window').value));
+    const res = await api('api/mood?window=' + encodeURIComponent($('mood-window').value));
     if (!status('mood', res)) return res.status !== 0;
     const m = res.body, c = m.current;
     $('mood-mean').textContent = fmtScore(c.mean);
@@ -83,7 +83,7 @@
 
   // Timeline: stacked bars (volume by label) and the mean compound as a line on a −1…1 scale.
   async function timeline() {
-    const res = await api('/api/timeline?range=' + encodeURIComponent($('timeline-range').value));
+    const res = await api('api/timeline?range=' + encodeURIComponent($('timeline-range').value));
     if (!status('timeline', res)) return res.status !== 0;
     const t = res.body, b = t.buckets, W = 900, H = 240, top = 10, bottom = 22, left = 44, right = 36;
     const ch = H - top - bottom, cw = W - left - right;
@@ -155,7 +155,7 @@
   // Latest messages
   let seenLatest = null;
   async function latest() {
-    const res = await api('/api/latest?limit=30');
+    const res = await api('api/latest?limit=30');
     if (!status('latest', res)) return res.status !== 0;
     const ids = new Set();
     const items = res.body.messages.map((m) => {
@@ -181,7 +181,7 @@
     const params = new URLSearchParams({ q, size: '20' });
     if (label) params.set('label', label);
     if (range) params.set('range', range);
-    const res = await api('/api/search?' + params.toString());
+    const res = await api('api/search?' + params.toString());
     if (seq !== searchSeq) return true; // a newer search is under way
     if (!status('search', res)) return res.status !== 0;
     const r = res.body;
@@ -192,7 +192,7 @@
 
   // Pipeline
   async function pipeline() {
-    const res = await api('/api/pipeline');
+    const res = await api('api/pipeline');
     if (!status('pipeline', res)) return res.status !== 0;
     const p = res.body;
     const rate = (x) => (x === null || x === undefined) ? '–' : x.toFixed(1) + ' events/s';
