@@ -18,8 +18,11 @@ import (
 // keep-alive connection, requests written straight to a buffered connection and responses read
 // with [http.ReadResponse], with no goroutines of its own. It costs well under half the CPU of
 // [http.Client] per request, which is what lets one runner keep up with 20,000 events/s on two
-// cores. Like net/http, it retries a request once on a fresh connection when a reused
-// keep-alive connection turns out to be closed before any response byte arrives.
+// cores. Like net/http, it never sends a request twice by itself: an idle keep-alive connection
+// the server has closed is noticed and dropped before reuse, and a request is resent on a fresh
+// connection only when writing it to a reused one failed, so it cannot have reached the server.
+// A connection that fails after the whole request was written is that attempt's error: the sink
+// may have processed the event, so the delivery policy decides, counting the attempt.
 type rawClient struct {
 	host    string // host:port to dial
 	header  string // "POST <path> HTTP/1.1\r\nHost: <host>\r\nContent-Length: "
@@ -33,13 +36,6 @@ type rawConn struct {
 	c  net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
-	n  int64 // bytes read so far
-}
-
-func (rc *rawConn) Read(p []byte) (int, error) {
-	n, err := rc.c.Read(p)
-	rc.n += int64(n)
-	return n, err
 }
 
 func newRawClient(u *url.URL, maxIdle int) *rawClient {
@@ -58,15 +54,48 @@ func newRawClient(u *url.URL, maxIdle int) *rawClient {
 // longAgo is a deadline in the past: it makes pending I/O on a connection fail at once.
 var longAgo = time.Unix(1, 0)
 
+// get returns an idle connection that is still open, or nil.
 func (c *rawClient) get() *rawConn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n := len(c.idle); n > 0 {
+	for {
+		c.mu.Lock()
+		n := len(c.idle)
+		if n == 0 {
+			c.mu.Unlock()
+			return nil
+		}
 		rc := c.idle[n-1]
 		c.idle = c.idle[:n-1]
-		return rc
+		c.mu.Unlock()
+		if rc.open() {
+			return rc
+		}
+		_ = rc.c.Close()
 	}
-	return nil
+}
+
+// open reports whether an idle connection is still open: a non-blocking peek finds nothing to
+// read on an open one, and EOF or a reset on one the server has closed (or bytes it should not
+// have sent).
+func (rc *rawConn) open() bool {
+	if rc.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := rc.c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	var b [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = errors.Is(rerr, syscall.EAGAIN)
+		return true // done: never wait for readability
+	})
+	return err == nil && alive
 }
 
 func (c *rawClient) put(rc *rawConn) {
@@ -99,7 +128,7 @@ func (c *rawClient) dial(ctx context.Context, deadline time.Time) (*rawConn, err
 		return nil, err
 	}
 	rc := &rawConn{c: conn, bw: bufio.NewWriterSize(conn, 4096)}
-	rc.br = bufio.NewReaderSize(rc, 4096)
+	rc.br = bufio.NewReaderSize(conn, 4096)
 	return rc, nil
 }
 
@@ -122,14 +151,15 @@ func (c *rawClient) post(ctx context.Context, ev *outEvent, timeout time.Duratio
 			_ = rc.c.Close()
 		}
 		if stale && reused && try == 0 && ctx.Err() == nil {
-			continue // the server had closed the idle connection: nothing reached it
+			continue // writing to the reused connection failed: the request did not reach the server
 		}
 		return r
 	}
 }
 
 // exchange writes ev on rc and reads the response. ok reports whether rc can be reused; stale
-// whether it failed before any response byte (a closed keep-alive connection).
+// whether writing the request failed as it does on a connection the server has closed, so it
+// can be sent again. A failure after the request was written is never stale.
 func (c *rawClient) exchange(ctx context.Context, rc *rawConn, ev *outEvent, deadline time.Time) (r result, ok, stale bool) {
 	_ = rc.c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = rc.c.SetDeadline(longAgo) })
@@ -138,7 +168,6 @@ func (c *rawClient) exchange(ctx context.Context, rc *rawConn, ev *outEvent, dea
 			ok = false // the deadline was moved into the past
 		}
 	}()
-	start := rc.n
 	bw := rc.bw
 	_, _ = bw.WriteString(c.header)
 	var num [20]byte
@@ -155,7 +184,7 @@ func (c *rawClient) exchange(ctx context.Context, rc *rawConn, ev *outEvent, dea
 		var err error
 		resp, err = http.ReadResponse(rc.br, nil)
 		if err != nil {
-			return result{err: err}, false, rc.n == start && isStale(err)
+			return result{err: err}, false, false
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break

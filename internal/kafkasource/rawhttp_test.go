@@ -138,3 +138,36 @@ func TestRawClientTimeoutAndCancel(t *testing.T) {
 		t.Errorf("post to a closed port = %+v, want a transport error", r)
 	}
 }
+
+// TestRawClientNoResendAfterWrite: a sink that reads the whole request and then drops the
+// connection may have processed the event. The client reports the attempt as failed and never
+// resends it by itself, so the delivery policy retries it, with its backoff, counted.
+func TestRawClientNoResendAfterWrite(t *testing.T) {
+	var requests atomic.Int64
+	c, _, _ := newRawFor(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if requests.Add(1) == 1 {
+			w.WriteHeader(http.StatusNoContent) // the first request leaves a keep-alive connection
+			return
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, as a crashing sink gives
+		}
+		_ = conn.Close()
+	})
+	if r := c.post(t.Context(), testEvent(), 5*time.Second); !r.delivered {
+		t.Fatalf("first post = %+v", r)
+	}
+	r := c.post(t.Context(), testEvent(), 5*time.Second)
+	if r.delivered || r.err == nil {
+		t.Errorf("post to a sink that dropped the connection after reading = %+v, want a failed attempt", r)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("the sink got %d requests, want 2: the second must not be resent", n)
+	}
+}
