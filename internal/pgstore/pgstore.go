@@ -210,8 +210,9 @@ func Misconfigured(err error) error {
 // PostgreSQL unreachable or going away (connection refused, reset or closed, a connection
 // exception, admin or crash shutdown, "cannot connect now" while it starts or stops), the
 // operation timing out (ctx deadline, pool acquire timeout, statement timeout or cancel),
-// resource exhaustion (too many connections, out of memory or disk), and concurrency conflicts
-// (serialization failure, deadlock, lock not available). Everything else, such as a constraint
+// resource exhaustion (too many connections, out of memory or disk), a read-only server (a
+// standby the pool reached during a failover, or default_transaction_read_only), and concurrency
+// conflicts (serialization failure, deadlock, lock not available). Everything else, such as a constraint
 // violation, a value too long for its column or an undefined table, is permanent until someone
 // changes the code, the data or the schema.
 func Transient(err error) bool {
@@ -223,6 +224,7 @@ func Transient(err error) bool {
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources
+			pgErr.Code == "25006",               // read_only_sql_transaction: a standby, until failover completes
 			pgErr.Code == "40001",               // serialization_failure
 			pgErr.Code == "40P01",               // deadlock_detected
 			pgErr.Code == "55P03",               // lock_not_available

@@ -240,3 +240,21 @@ func TestTransientOnDeadDatabase(t *testing.T) {
 		t.Errorf("Insert past its deadline = %v, want a transient deadline error", err)
 	}
 }
+
+// TestTransientOnReadOnlyDatabase: a server in read-only mode (a standby reached during a
+// failover, or default_transaction_read_only) refuses the write with 25006, which must stay a
+// retryable failure until it clears, never a dead letter.
+func TestTransientOnReadOnlyDatabase(t *testing.T) {
+	migrated := pgstoretest.Open(t) // a schema of its own, migrated
+	cfg := migrated.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	_, err = pgstore.New(pool).Insert(t.Context(), []pgstore.Row{row("k", "x", event.Provenance{})})
+	if err == nil || !pgstore.Transient(err) {
+		t.Errorf("Insert into a read-only server = %v (transient %v), want a transient error", err, pgstore.Transient(err))
+	}
+}

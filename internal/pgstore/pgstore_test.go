@@ -30,6 +30,7 @@ func TestTransient(t *testing.T) {
 		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
 		{"serialization", &pgconn.PgError{Code: "40001"}, true},
+		{"read-only after a failover", &pgconn.PgError{Code: "25006"}, true},
 		{"deadlock", &pgconn.PgError{Code: "40P01"}, true},
 		{"statement timeout", &pgconn.PgError{Code: "57014"}, true},
 		{"value too long", &pgconn.PgError{Code: "22001"}, false},
