@@ -8,15 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +52,7 @@ func TestSecureMisconfigured(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			index := esindextest.Name(t)
-			env := map[string]string{"ES_INDEX": index, "PORT": freePort(t), "LOG_LEVEL": "info", "SSL_CERT_FILE": ""}
+			env := map[string]string{"ES_INDEX": index, "PORT": testenv.FreePort(t), "LOG_LEVEL": "info", "SSL_CERT_FILE": ""}
 			for _, name := range []string{"ELASTICSEARCH_URL", "ELASTICSEARCH_CA_FILE", "ELASTICSEARCH_USERNAME",
 				"ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_PASSWORD_FILE", "ELASTICSEARCH_API_KEY", "ELASTICSEARCH_API_KEY_FILE"} {
 				env[name] = good(name)
@@ -66,7 +63,7 @@ func TestSecureMisconfigured(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, index)
 			}
-			logs := &syncBuffer{}
+			logs := &testenv.Buffer{}
 			base := startIndex(t, env, logs)
 
 			ready := get(t, base+"/readyz")
@@ -149,16 +146,6 @@ func post(t *testing.T, base, body string) answer {
 	return answer{res.StatusCode, string(b)}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-}
-
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
@@ -183,22 +170,4 @@ func selfSignedCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
-
-// syncBuffer is a log destination safe for the server's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -15,22 +14,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
+	"github.com/sentistream/sentistream/internal/testenv"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-}
 
 // start runs the server with env until the test ends, and returns its base URL once /healthz answers.
 func start(t *testing.T, env map[string]string) string {
 	t.Helper()
-	env["PORT"] = freePort(t)
+	env["PORT"] = testenv.FreePort(t)
 	env["LOG_LEVEL"] = "error"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func TestSecureMisconfigured(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &testenv.Buffer{}
 			env := map[string]string{"DATABASE_URL": tt.url, "LOG_LEVEL": "info"}
 			base := startLogging(t, env, logs)
 			body := waitFor(t, base+"/readyz", http.StatusServiceUnavailable)
@@ -89,7 +88,7 @@ func waitForBody(t *testing.T, url, want string) string {
 // startLogging is start with the server's log written to logs.
 func startLogging(t *testing.T, env map[string]string, logs io.Writer) string {
 	t.Helper()
-	env["PORT"] = freePort(t)
+	env["PORT"] = testenv.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, getenv(env), logs) }()
@@ -100,22 +99,4 @@ func startLogging(t *testing.T, env map[string]string, logs io.Writer) string {
 	base := "http://127.0.0.1:" + env["PORT"]
 	waitFor(t, base+"/healthz", http.StatusOK)
 	return base
-}
-
-// syncBuffer is a log destination safe for the server's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -5,8 +5,11 @@
 package testenv
 
 import (
+	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -124,4 +127,35 @@ func Secure(t testing.TB) {
 		t.Skip("needs the stores with TLS and credentials, so it runs in the secure phase of `make test` " +
 			"(or by hand: make up STACK_SECURE=1, then the variables `make test` sets in that phase, and " + SecureVar + "=1)")
 	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a server a test starts.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// Buffer collects what a server started by a test logs; it is safe for concurrent use.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
