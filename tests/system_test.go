@@ -305,11 +305,7 @@ func (s *system) writeStoreEnv(dir string) []string {
 		s.t.Fatal(err)
 	}
 	env := []string{"DATABASE_URL=", "DATABASE_URL_FILE=" + path, "ES_INDEX=" + s.esIndex}
-	for _, kv := range testenv.StoreEnviron(s.t) {
-		if strings.HasPrefix(kv, "ELASTICSEARCH_") {
-			env = append(env, kv)
-		}
-	}
+	env = append(env, testenv.ElasticsearchEnviron(s.t)...)
 	return env
 }
 

@@ -20,11 +20,17 @@ import (
 // start runs the server with env until the test ends, and returns its base URL once /healthz answers.
 func start(t *testing.T, env map[string]string) string {
 	t.Helper()
-	env["PORT"] = testenv.FreePort(t)
 	env["LOG_LEVEL"] = "error"
+	return startLogging(t, env, io.Discard)
+}
+
+// startLogging is start with the server's log, at env's LOG_LEVEL, written to logs.
+func startLogging(t *testing.T, env map[string]string, logs io.Writer) string {
+	t.Helper()
+	env["PORT"] = testenv.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv(env), io.Discard) }()
+	go func() { done <- run(ctx, nil, getenv(env), logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

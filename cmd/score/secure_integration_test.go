@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -83,20 +82,4 @@ func waitForBody(t *testing.T, url, want string) string {
 	}
 	t.Fatalf("GET %s never named %s (last: %s)", url, want, body)
 	return ""
-}
-
-// startLogging is start with the server's log written to logs.
-func startLogging(t *testing.T, env map[string]string, logs io.Writer) string {
-	t.Helper()
-	env["PORT"] = testenv.FreePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv(env), logs) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	base := "http://127.0.0.1:" + env["PORT"]
-	waitFor(t, base+"/healthz", http.StatusOK)
-	return base
 }

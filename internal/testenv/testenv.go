@@ -63,18 +63,13 @@ func ElasticsearchEnv(t testing.TB) func(string) string {
 	}
 }
 
-// StoreEnviron returns the environment a function or command started by a test needs to reach
-// the test PostgreSQL and Elasticsearch ("DATABASE_URL=...", "ELASTICSEARCH_URL=...", and the
-// CA, user and password files when the tests have them), or skips/fails t.
-func StoreEnviron(t testing.TB) []string {
+// ElasticsearchEnviron returns the test Elasticsearch's client settings as "NAME=value" entries
+// for a process a test starts (ELASTICSEARCH_URL, and the CA, user and password files when the
+// tests have them), or skips/fails t.
+func ElasticsearchEnviron(t testing.TB) []string {
 	t.Helper()
-	var env []string
-	if path := os.Getenv(DatabaseVar + "_FILE"); path != "" && os.Getenv(DatabaseVar) == "" {
-		env = append(env, "DATABASE_URL_FILE="+path)
-	} else {
-		env = append(env, "DATABASE_URL="+DatabaseURL(t))
-	}
 	ElasticsearchURL(t)
+	var env []string
 	for _, kv := range os.Environ() {
 		if name, ok := strings.CutPrefix(kv, prefix+"ELASTICSEARCH_"); ok {
 			env = append(env, "ELASTICSEARCH_"+name)
