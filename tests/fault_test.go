@@ -135,7 +135,9 @@ func TestFaultSinkOutage(t *testing.T) {
 			stackCmd(t, "up.sh", tc.service)
 			t.Logf("%s was down %s; the other sink's lag peaked at %d records (%d records/s produced)",
 				tc.service, time.Since(down).Round(time.Second), maxOtherLag, faultRate)
-			if maxOtherLag > 5*faultRate {
+			// The other sink commits every 5 s (KafkaSource's interval), so lag sampled just before a
+			// commit is one interval of records plus those in flight: two intervals is the bound.
+			if maxOtherLag > 10*faultRate {
 				t.Errorf("the other sink fell behind by %d records while %s was down: it should keep up", maxOtherLag, tc.service)
 			}
 			sleepCtx(t, 3*time.Second)
