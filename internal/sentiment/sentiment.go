@@ -37,13 +37,21 @@ type Scores struct {
 	Pos, Neu, Neg float64
 }
 
-// Label returns [LabelPositive] for a compound score of at least 0.05,
-// [LabelNegative] for one of at most -0.05, and [LabelNeutral] otherwise.
+// The thresholds of [Label], VADER's own: a compound score at or above PositiveThreshold is
+// positive, one at or below NegativeThreshold negative. Code that labels rows elsewhere (SQL)
+// builds its conditions from these.
+const (
+	PositiveThreshold = 0.05
+	NegativeThreshold = -0.05
+)
+
+// Label returns [LabelPositive] for a compound score of at least [PositiveThreshold] (0.05),
+// [LabelNegative] for one of at most [NegativeThreshold] (-0.05), and [LabelNeutral] otherwise.
 func Label(compound float64) string {
 	switch {
-	case compound >= 0.05:
+	case compound >= PositiveThreshold:
 		return LabelPositive
-	case compound <= -0.05:
+	case compound <= NegativeThreshold:
 		return LabelNegative
 	default:
 		return LabelNeutral
