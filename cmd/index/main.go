@@ -9,11 +9,8 @@
 //	ELASTICSEARCH_PASSWORD  (none)  also ELASTICSEARCH_PASSWORD_FILE
 //	ELASTICSEARCH_API_KEY   (none)  encoded API key instead of a user; also ELASTICSEARCH_API_KEY_FILE
 //	ES_INDEX                sentence_idx  index or alias to write to
-//	BATCH_MAX_SIZE          500     most documents per _bulk request
-//	BATCH_MAX_WAIT          2ms     how long a batch waits for company while another bulk runs
-//	BATCH_FLUSHERS          2       concurrent _bulk requests
-//	QUEUE_SIZE              10000   documents waiting for a bulk before answering 429
-//	STORE_TIMEOUT           5s      bound on one _bulk request; past it, its events answer 503
+//	BATCH_MAX_SIZE, BATCH_MAX_WAIT, BATCH_FLUSHERS, QUEUE_SIZE, STORE_TIMEOUT, MAX_SENTENCE_CHARS:
+//	                        as sink.LoadConfig lists them, the same for both functions
 package main
 
 import (
@@ -26,50 +23,27 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/sentistream/sentistream/functions/index"
-	"github.com/sentistream/sentistream/internal/batch"
 	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/esindex"
-	"github.com/sentistream/sentistream/internal/event"
-	"github.com/sentistream/sentistream/internal/sentiment"
 	"github.com/sentistream/sentistream/internal/serve"
+	"github.com/sentistream/sentistream/internal/sink"
 )
 
 type config struct {
-	es           esindex.ClientConfig
-	index        string
-	batch        batch.Config
-	storeTimeout time.Duration
+	es    esindex.ClientConfig
+	index string
+	sink  sink.Config
 }
 
 func loadConfig(getenv env.Getenv) (config, error) {
 	var c config
-	var errs []error
-	check := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	var err error
-	c.es, err = esindex.LoadClientConfig(getenv)
-	check(err)
+	var err1, err2 error
+	c.es, err1 = esindex.LoadClientConfig(getenv)
 	c.index = env.String(getenv, "ES_INDEX", esindex.DefaultName)
-	c.batch.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)
-	check(err)
-	c.batch.MaxWait, err = env.Duration(getenv, "BATCH_MAX_WAIT", 2*time.Millisecond)
-	check(err)
-	c.batch.Flushers, err = env.Int(getenv, "BATCH_FLUSHERS", 2)
-	check(err)
-	c.batch.QueueSize, err = env.Int(getenv, "QUEUE_SIZE", 10000)
-	check(err)
-	c.storeTimeout, err = env.Duration(getenv, "STORE_TIMEOUT", 5*time.Second)
-	check(err)
-	if err == nil && c.storeTimeout <= 0 {
-		check(errors.New("STORE_TIMEOUT: must be > 0"))
-	}
-	return c, errors.Join(errs...)
+	c.sink, err2 = sink.LoadConfig(getenv)
+	return c, errors.Join(err1, err2)
 }
 
 // readyCheck installs the index template first (it reports what no retry fixes: credentials,
@@ -112,18 +86,11 @@ func run(ctx context.Context, getenv env.Getenv, stdout io.Writer) error {
 		return err
 	}
 	ix := esindex.New(es, cfg.index)
-	b := batch.New(cfg.batch, index.Flush(ix, cfg.storeTimeout), batch.NewMetrics(reg, "index"))
-	defer b.Close() // after the server has drained: flushes what is queued
-
-	h := index.NewHandler(index.Config{
-		Decoder:   event.NewDecoder(event.Config{}),
-		Analyzer:  sentiment.New(),
-		Submitter: b,
-		Metrics:   index.NewMetrics(reg),
-	})
+	h := index.New(cfg.sink, ix, sink.NewMetrics(reg, "index"), nil)
+	defer h.Close() // after the server has drained: writes what is queued
 	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"elasticsearch": readyCheck(ix, log)})
 	s.Handle("POST /", serve.Adapt(log, h.ServeEvent))
 
-	log.Info("starting", "addr", scfg.Addr, "index", cfg.index)
+	log.Info("starting", append([]any{"addr", scfg.Addr, "index", cfg.index}, cfg.sink.LogAttrs()...)...)
 	return s.Run(ctx)
 }

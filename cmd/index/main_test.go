@@ -3,15 +3,22 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sentistream/sentistream/internal/batch"
 	"github.com/sentistream/sentistream/internal/esindex"
+	"github.com/sentistream/sentistream/internal/sink"
 )
 
+// The shared variables (BATCH_*, QUEUE_SIZE, STORE_TIMEOUT, MAX_SENTENCE_CHARS) are tested in
+// internal/sink; these are index's own, and that the shared ones are read.
 func TestLoadConfig(t *testing.T) {
+	defaults, err := sink.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := defaults
+	set.Batch.Flushers = 3
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -20,31 +27,20 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: config{
-				es:           esindex.ClientConfig{URL: "http://127.0.0.1:9200"},
-				index:        "sentence_idx",
-				batch:        batch.Config{MaxSize: 500, MaxWait: 2 * time.Millisecond, Flushers: 2, QueueSize: 10000},
-				storeTimeout: 5 * time.Second,
-			},
+			want: config{es: esindex.ClientConfig{URL: "http://127.0.0.1:9200"}, index: "sentence_idx", sink: defaults},
 		},
 		{
 			name: "set",
 			env: map[string]string{
 				"ELASTICSEARCH_URL": "http://es:9200", "ELASTICSEARCH_USERNAME": "u", "ELASTICSEARCH_PASSWORD": "p",
-				"ES_INDEX": "idx", "BATCH_MAX_SIZE": "100", "BATCH_MAX_WAIT": "5ms", "BATCH_FLUSHERS": "3",
-				"QUEUE_SIZE": "50", "STORE_TIMEOUT": "1s",
+				"ES_INDEX": "idx", "BATCH_FLUSHERS": "3",
 			},
-			want: config{
-				es:           esindex.ClientConfig{URL: "http://es:9200", Username: "u", Password: "p"},
-				index:        "idx",
-				batch:        batch.Config{MaxSize: 100, MaxWait: 5 * time.Millisecond, Flushers: 3, QueueSize: 50},
-				storeTimeout: time.Second,
-			},
+			want: config{es: esindex.ClientConfig{URL: "http://es:9200", Username: "u", Password: "p"}, index: "idx", sink: set},
 		},
 		{
 			name:    "bad values",
-			env:     map[string]string{"BATCH_MAX_SIZE": "x", "STORE_TIMEOUT": "0"},
-			wantErr: "BATCH_MAX_SIZE",
+			env:     map[string]string{"ELASTICSEARCH_USERNAME": "u", "ELASTICSEARCH_API_KEY": "k", "STORE_TIMEOUT": "0"},
+			wantErr: "ELASTICSEARCH_API_KEY",
 		},
 	}
 	for _, tt := range tests {

@@ -9,12 +9,8 @@
 //	DATABASE_URL        postgres://postgres@127.0.0.1:5432/sentistream?sslmode=disable; also DATABASE_URL_FILE
 //	                    libpq parameters apply: sslmode=verify-full&sslrootcert=/path/ca.crt
 //	DATABASE_PASSWORD   (none)  replaces the URL's password; also DATABASE_PASSWORD_FILE
-//	BATCH_MAX_SIZE      500     most rows per INSERT
-//	BATCH_MAX_WAIT      2ms     how long a batch waits for company while another INSERT runs
-//	BATCH_FLUSHERS      2       concurrent INSERTs
-//	QUEUE_SIZE          10000   rows waiting for an INSERT before answering 429
-//	STORE_TIMEOUT       2s      bound on waiting for a write and on each INSERT; past it, 503
-//	MAX_SENTENCE_CHARS  10000   longest sentence in characters (the column holds 10000); longer: 413
+//	BATCH_MAX_SIZE, BATCH_MAX_WAIT, BATCH_FLUSHERS, QUEUE_SIZE, STORE_TIMEOUT, MAX_SENTENCE_CHARS:
+//	                    as sink.LoadConfig lists them, the same for both functions
 //	MIGRATE_ON_START    true    apply migrations at start-up (one query when already applied)
 package main
 
@@ -32,51 +28,26 @@ import (
 
 	"github.com/sentistream/sentistream/functions/score"
 	"github.com/sentistream/sentistream/internal/env"
-	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/pgstore"
-	"github.com/sentistream/sentistream/internal/sentiment"
 	"github.com/sentistream/sentistream/internal/serve"
+	"github.com/sentistream/sentistream/internal/sink"
 )
 
-var _ score.Saver = (*pgstore.Store)(nil)
+var _ score.Inserter = (*pgstore.Store)(nil)
 
 type config struct {
-	db               pgstore.PoolConfig
-	score            score.Config
-	maxSentenceChars int
-	migrateOnStart   bool
+	db             pgstore.PoolConfig
+	sink           sink.Config
+	migrateOnStart bool
 }
 
 func loadConfig(getenv env.Getenv) (config, error) {
 	var c config
-	var errs []error
-	check := func(err error) { errs = append(errs, err) }
-	positive := func(name string, v int64, err error) {
-		if check(err); err == nil && v <= 0 {
-			check(fmt.Errorf("%s: must be > 0", name))
-		}
-	}
-	var err error
-	c.db, err = pgstore.LoadPoolConfig(getenv)
-	check(err)
-	b := &c.score.Batch
-	b.MaxSize, err = env.Int(getenv, "BATCH_MAX_SIZE", 500)
-	positive("BATCH_MAX_SIZE", int64(b.MaxSize), err)
-	b.MaxWait, err = env.Duration(getenv, "BATCH_MAX_WAIT", 2*time.Millisecond)
-	positive("BATCH_MAX_WAIT", int64(b.MaxWait), err)
-	b.Flushers, err = env.Int(getenv, "BATCH_FLUSHERS", 2)
-	positive("BATCH_FLUSHERS", int64(b.Flushers), err)
-	b.QueueSize, err = env.Int(getenv, "QUEUE_SIZE", 10000)
-	positive("QUEUE_SIZE", int64(b.QueueSize), err)
-	c.score.StoreTimeout, err = env.Duration(getenv, "STORE_TIMEOUT", 2*time.Second)
-	positive("STORE_TIMEOUT", int64(c.score.StoreTimeout), err)
-	c.maxSentenceChars, err = env.Int(getenv, "MAX_SENTENCE_CHARS", 10000)
-	if check(err); err == nil && (c.maxSentenceChars <= 0 || c.maxSentenceChars > 10000) {
-		check(fmt.Errorf("MAX_SENTENCE_CHARS: want 1 to 10000 (the column's size), got %d", c.maxSentenceChars))
-	}
-	c.migrateOnStart, err = env.Bool(getenv, "MIGRATE_ON_START", true)
-	check(err)
-	return c, errors.Join(errs...)
+	var err1, err2, err3 error
+	c.db, err1 = pgstore.LoadPoolConfig(getenv)
+	c.sink, err2 = sink.LoadConfig(getenv)
+	c.migrateOnStart, err3 = env.Bool(getenv, "MIGRATE_ON_START", true)
+	return c, errors.Join(err1, err2, err3)
 }
 
 func main() {
@@ -134,8 +105,7 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout io.Writer
 	}()
 	reg := serve.NewRegistry()
 	store := pgstore.New(pool)
-	h := score.NewHandler(cfg.score, event.NewDecoder(event.Config{MaxSentenceChars: cfg.maxSentenceChars}),
-		sentiment.New(), store, score.NewMetrics(reg))
+	h := score.New(cfg.sink, store, sink.NewMetrics(reg, "score"))
 	defer h.Close() // after the server has drained: writes what is queued
 	ready := func(ctx context.Context) error {
 		select {
@@ -151,8 +121,7 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout io.Writer
 	s := serve.New(scfg, log, reg, map[string]serve.ReadyCheck{"postgres": ready})
 	s.Handle("POST /", serve.Adapt(log, h.ServeEvent))
 	pc := pool.Config().ConnConfig
-	log.Info("starting", "addr", scfg.Addr, "db_host", pc.Host, "db_name", pc.Database, "batch_max_size", cfg.score.Batch.MaxSize,
-		"batch_max_wait", cfg.score.Batch.MaxWait, "batch_flushers", cfg.score.Batch.Flushers, "queue_size", cfg.score.Batch.QueueSize,
-		"store_timeout", cfg.score.StoreTimeout, "max_sentence_chars", cfg.maxSentenceChars, "migrate_on_start", cfg.migrateOnStart)
+	log.Info("starting", append([]any{"addr", scfg.Addr, "db_host", pc.Host, "db_name", pc.Database,
+		"migrate_on_start", cfg.migrateOnStart}, cfg.sink.LogAttrs()...)...)
 	return s.Run(ctx)
 }

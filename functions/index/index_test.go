@@ -4,43 +4,48 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentistream/sentistream/internal/batch"
+	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/sentiment"
 	"github.com/sentistream/sentistream/internal/serve"
+	"github.com/sentistream/sentistream/internal/sink"
+	"github.com/sentistream/sentistream/internal/sink/sinktest"
 )
 
-// fakeSubmitter records documents and answers each with err(doc).
-type fakeSubmitter struct {
+// fakeBulker records documents and answers each with err(doc).
+type fakeBulker struct {
 	mu   sync.Mutex
 	docs []esindex.Doc
 	err  func(esindex.Doc) error
 }
 
-func (f *fakeSubmitter) Submit(_ context.Context, d esindex.Doc) error {
+func (f *fakeBulker) Bulk(_ context.Context, docs []esindex.Doc) []error {
 	f.mu.Lock()
-	f.docs = append(f.docs, d)
+	f.docs = append(f.docs, docs...)
 	f.mu.Unlock()
-	if f.err == nil {
-		return nil
+	errs := make([]error, len(docs))
+	for i, d := range docs {
+		if f.err != nil {
+			errs[i] = f.err(d)
+		}
 	}
-	return f.err(d)
+	return errs
 }
 
 // request reads testdata/name: a request line, headers, a blank line and the body (its final
@@ -72,22 +77,16 @@ func request(tb testing.TB, name string) *http.Request {
 
 var fixedNow = time.Date(2025, 4, 14, 9, 0, 0, 0, time.UTC)
 
-func newTestHandler(sub Submitter, reg prometheus.Registerer) (http.Handler, *Metrics) {
-	m := NewMetrics(reg)
-	h := NewHandler(Config{
-		Decoder:   event.NewDecoder(event.Config{Now: func() time.Time { return fixedNow }}),
-		Analyzer:  sentiment.New(),
-		Submitter: sub,
-		Metrics:   m,
-		Now:       func() time.Time { return fixedNow },
-	})
-	return serve.Adapt(slog.New(slog.DiscardHandler), h.ServeEvent), m
+func newTestHandler(t testing.TB, bk Bulker) http.Handler {
+	h := New(sink.Config{Now: func() time.Time { return fixedNow }}, bk, nil, func() time.Time { return fixedNow })
+	t.Cleanup(h.Close)
+	return serve.Adapt(slog.New(slog.DiscardHandler), h.ServeEvent)
 }
 
 func TestServeEventDocument(t *testing.T) {
-	sub := &fakeSubmitter{}
+	sub := &fakeBulker{}
 	rec := httptest.NewRecorder()
-	h, _ := newTestHandler(sub, prometheus.NewRegistry())
+	h := newTestHandler(t, sub)
 	h.ServeHTTP(rec, request(t, "kafkasource_wrapped.http"))
 	if rec.Code != http.StatusNoContent {
 		t.Fatalf("status = %d, want 204; body %s", rec.Code, rec.Body)
@@ -106,131 +105,27 @@ func TestServeEventDocument(t *testing.T) {
 	}
 }
 
-func TestServeEventAnswers(t *testing.T) {
-	refused := &esindex.Error{Status: 400, Type: "document_parsing_exception", Field: "created_at"}
+func TestWriteClassifies(t *testing.T) {
 	tests := []struct {
-		name       string
-		file       string
-		err        func(esindex.Doc) error
-		wantCode   int
-		wantBody   map[string]any
-		wantRetry  bool
-		wantMetric map[string]float64
+		name string
+		err  error
+		want string
 	}{
-		{
-			name: "indexed", file: "structured.http",
-			wantCode: 204, wantMetric: map[string]float64{"ok": 1},
-		},
-		{
-			name: "refused by elasticsearch", file: "curl.http",
-			err:        func(esindex.Doc) error { return refused },
-			wantCode:   422,
-			wantBody:   map[string]any{"error": "document refused by elasticsearch", "type": "document_parsing_exception", "field": "created_at"},
-			wantMetric: map[string]float64{"malformed": 1},
-		},
-		{
-			name: "elasticsearch down", file: "openfaas.http",
-			err:       func(esindex.Doc) error { return context.DeadlineExceeded },
-			wantCode:  503,
-			wantBody:  map[string]any{"error": "elasticsearch unavailable"},
-			wantRetry: true, wantMetric: map[string]float64{"transient": 1},
-		},
-		{
-			name: "queue full", file: "kafkasource_forwarded.http",
-			err:        func(esindex.Doc) error { return batch.ErrQueueFull },
-			wantCode:   429,
-			wantBody:   map[string]any{"error": "overloaded"},
-			wantMetric: map[string]float64{"transient": 1},
-		},
-		{
-			name: "unexpected", file: "kafkasource_forwarded.http",
-			err:        func(esindex.Doc) error { return errors.New("boom") },
-			wantCode:   500,
-			wantBody:   map[string]any{"error": "internal error"},
-			wantMetric: map[string]float64{"error": 1},
-		},
-		{
-			name: "batch with a bad event and a transient one", file: "batch.http",
-			err: func(d esindex.Doc) error {
-				if d.Provenance.EventID == "b-4" {
-					return context.DeadlineExceeded
-				}
-				return nil
-			},
-			wantCode: 503,
-			wantBody: map[string]any{"error": "elasticsearch unavailable", "events": []any{
-				map[string]any{"status": 204.0},
-				map[string]any{"status": 422.0, "error": "sentence is missing", "field": "sentence"},
-				map[string]any{"status": 400.0, "error": "invalid CloudEvent", "field": "id"},
-				map[string]any{"status": 503.0, "error": "elasticsearch unavailable"},
-			}},
-			wantRetry:  true,
-			wantMetric: map[string]float64{"ok": 1, "malformed": 2, "transient": 1},
-		},
+		{"indexed", nil, "stored"},
+		{"already indexed", esindex.ErrExists, "duplicate"},
+		{"parsing failure", &esindex.Error{Status: 400, Type: "document_parsing_exception", Field: "created_at"}, "refused"},
+		{"unreachable", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "unavailable"},
+		{"timeout", context.DeadlineExceeded, "unavailable"},
+		{"wrong password", &env.MisconfigError{Reason: "r", Err: errors.New("401")}, "misconfigured"},
+		{"unexpected", errors.New("boom"), "other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sub := &fakeSubmitter{err: tt.err}
-			rec := httptest.NewRecorder()
-			reg := prometheus.NewRegistry()
-			h, _ := newTestHandler(sub, reg)
-			h.ServeHTTP(rec, request(t, tt.file))
-			if rec.Code != tt.wantCode {
-				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantCode, rec.Body)
-			}
-			if tt.wantBody != nil {
-				var got map[string]any
-				if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-					t.Fatalf("body %q: %v", rec.Body, err)
-				}
-				if diff := cmp.Diff(tt.wantBody, got); diff != "" {
-					t.Errorf("body (-want +got):\n%s", diff)
-				}
-			}
-			if got := rec.Header().Get("Retry-After") != ""; got != tt.wantRetry {
-				t.Errorf("Retry-After set = %v, want %v", got, tt.wantRetry)
-			}
-			for outcome, want := range tt.wantMetric {
-				if got := eventCount(t, reg, outcome); got != want {
-					t.Errorf("events{outcome=%q} = %v, want %v", outcome, got, want)
-				}
+			w := Writer{&fakeBulker{err: func(esindex.Doc) error { return tt.err }}}
+			errs := w.Write(t.Context(), []esindex.Doc{{Key: "a"}})
+			if len(errs) != 1 || sinktest.Kind(errs[0]) != tt.want || (tt.err != nil && tt.want != "duplicate" && !errors.Is(errs[0], tt.err)) {
+				t.Errorf("Write = %v, want one %s result wrapping %v", errs, tt.want, tt.err)
 			}
 		})
 	}
-}
-
-func TestServeEventMalformed(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	h, _ := newTestHandler(&fakeSubmitter{}, reg)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", bytes.NewBufferString(`{"created_at":"2025-01-01T00:00:00Z"}`)))
-	if rec.Code != http.StatusUnprocessableEntity {
-		t.Fatalf("status = %d, want 422; body %s", rec.Code, rec.Body)
-	}
-	if got := eventCount(t, reg, "malformed"); got != 1 {
-		t.Errorf("malformed events = %v, want 1", got)
-	}
-}
-
-// eventCount returns sentistream_events_total{outcome}, gathered from reg (prometheus/testutil
-// needs one more module in go.sum).
-func eventCount(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "sentistream_events_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == outcome {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }

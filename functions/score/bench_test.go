@@ -27,10 +27,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentistream/sentistream/internal/batch"
-	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
 	"github.com/sentistream/sentistream/internal/serve"
+	"github.com/sentistream/sentistream/internal/sink"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
 
@@ -80,7 +80,7 @@ func BenchmarkScoreHTTP(b *testing.B) {
 func benchHTTP(b *testing.B, bodies [][]byte, bc batch.Config, rate int) {
 	pool := pgstoretest.Open(b)
 	reg := prometheus.NewRegistry()
-	h := NewHandler(Config{Batch: bc}, event.NewDecoder(event.Config{}), analyzer, pgstore.New(pool), NewMetrics(reg))
+	h := New(sink.Config{Batch: bc}, pgstore.New(pool), sink.NewMetrics(reg, "score"))
 	srv := serve.New(serve.Config{}, discard, reg, nil)
 	srv.Handle("POST /", serve.Adapt(discard, h.ServeEvent))
 	ts := httptest.NewServer(srv)

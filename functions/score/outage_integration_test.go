@@ -17,6 +17,8 @@ import (
 
 	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
+	"github.com/sentistream/sentistream/internal/sink"
+	"github.com/sentistream/sentistream/internal/sink/sinktest"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
 
@@ -56,7 +58,7 @@ func TestScorePostgresOutage(t *testing.T) {
 	if _, err := pgstore.Migrate(t.Context(), pool); err != nil {
 		t.Fatal(err)
 	}
-	ts, _ := newServer(t, Config{StoreTimeout: time.Second}, pgstore.New(pool))
+	ts, _ := newServer(t, sink.Config{StoreTimeout: time.Second}, pgstore.New(pool))
 	// PostgreSQL's smart shutdown (SIGTERM) waits for every session to end, other clients' too, and
 	// down.sh sends SIGKILL after 60s: allow for that.
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
@@ -68,7 +70,7 @@ func TestScorePostgresOutage(t *testing.T) {
 		failed  []int64
 		counts  = map[int]int{}
 		sendOne = func(id int64) int {
-			code, body, _ := send(t, ts.Client(), ts.URL, binaryCE(fmt.Sprint(id), fmt.Sprintf("Event %d is fine.", id)))
+			code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, sinktest.BinaryCE(fmt.Sprint(id), fmt.Sprintf("Event %d is fine.", id)))
 			mu.Lock()
 			defer mu.Unlock()
 			counts[code]++

@@ -16,6 +16,8 @@ import (
 	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
 	"github.com/sentistream/sentistream/internal/sentiment"
+	"github.com/sentistream/sentistream/internal/sink"
+	"github.com/sentistream/sentistream/internal/sink/sinktest"
 )
 
 // storedRow is what a test reads back from sentences.
@@ -65,29 +67,29 @@ func bareKey(sentence string) string {
 
 func TestScoreEventForms(t *testing.T) {
 	pool := pgstoretest.Open(t)
-	ts, _ := newServer(t, Config{}, pgstore.New(pool))
-	reqs := []request{
-		wrapped(2, 1234, "This is great!"),
-		binaryCE("0b9c4f3e", "I love this so much ❤"),
-		structured("5d1c1b8e", "What a terrible day."),
-		openfaas(77, "The food was okay, I guess."),
-		bare("Not bad at all!!"),
+	ts, _ := newServer(t, sink.Config{}, pgstore.New(pool))
+	reqs := []sinktest.Request{
+		sinktest.WrappedSentence(2, 1234, "This is great!"),
+		sinktest.BinaryCE("0b9c4f3e", "I love this so much ❤"),
+		sinktest.Structured("5d1c1b8e", "What a terrible day."),
+		sinktest.OpenFaaS(77, "The food was okay, I guess."),
+		sinktest.Bare("Not bad at all!!"),
 	}
 	wantRows := map[string]storedRow{}
 	for _, r := range reqs {
-		key := r.key
+		key := r.Key
 		if key == "" {
-			key = bareKey(r.sentence)
+			key = bareKey(r.Sentence)
 		}
-		wantRows[key] = want(key, r.sentence)
-		if code, body, _ := send(t, ts.Client(), ts.URL, r); code != http.StatusNoContent {
-			t.Errorf("%s: status %d (%s), want 204", r.name, code, body)
+		wantRows[key] = want(key, r.Sentence)
+		if code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, r); code != http.StatusNoContent {
+			t.Errorf("%s: status %d (%s), want 204", r.Name, code, body)
 		}
 	}
-	b := batchOf(ceJSON("b-1", data("Best. Day. Ever.")), ceJSON("b-2", data("Meh.")))
+	b := sinktest.BatchOf(sinktest.CEJSON("b-1", sinktest.Data("Best. Day. Ever.")), sinktest.CEJSON("b-2", sinktest.Data("Meh.")))
 	wantRows["ce:urn:batch#b-1"] = want("ce:urn:batch#b-1", "Best. Day. Ever.")
 	wantRows["ce:urn:batch#b-2"] = want("ce:urn:batch#b-2", "Meh.")
-	if code, body, _ := send(t, ts.Client(), ts.URL, b); code != http.StatusOK {
+	if code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, b); code != http.StatusOK {
 		t.Errorf("batch: status %d (%s), want 200", code, body)
 	}
 	if diff := cmp.Diff(wantRows, rowsByKey(t, pool)); diff != "" {
@@ -97,18 +99,18 @@ func TestScoreEventForms(t *testing.T) {
 
 func TestScoreDuplicates(t *testing.T) {
 	pool := pgstoretest.Open(t)
-	ts, _ := newServer(t, Config{}, pgstore.New(pool))
-	r := wrapped(0, 1, "Twice is nice.")
+	ts, _ := newServer(t, sink.Config{}, pgstore.New(pool))
+	r := sinktest.WrappedSentence(0, 1, "Twice is nice.")
 	for i := range 2 {
-		if code, body, _ := send(t, ts.Client(), ts.URL, r); code != http.StatusNoContent {
+		if code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, r); code != http.StatusNoContent {
 			t.Errorf("delivery %d: status %d (%s), want 204", i+1, code, body)
 		}
 	}
-	r = binaryCE("same-id", "Fifty times, one row.")
+	r = sinktest.BinaryCE("same-id", "Fifty times, one row.")
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if code, body, _ := send(t, ts.Client(), ts.URL, r); code < 200 || code > 299 {
+			if code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, r); code < 200 || code > 299 {
 				t.Errorf("concurrent delivery: status %d (%s), want 2xx", code, body)
 			}
 		})
@@ -121,28 +123,28 @@ func TestScoreDuplicates(t *testing.T) {
 
 func TestScoreBadInputsWriteNothing(t *testing.T) {
 	pool := pgstoretest.Open(t)
-	ts, _ := newServer(t, Config{}, pgstore.New(pool))
+	ts, _ := newServer(t, sink.Config{}, pgstore.New(pool))
 	tests := []struct {
 		name string
-		r    request
+		r    sinktest.Request
 		want int
 	}{
-		{"not JSON", request{header: map[string]string{"Content-Type": "application/json"}, body: "{nope"}, 400},
-		{"empty sentence", request{header: map[string]string{"Content-Type": "application/json"}, body: `{"sentence":"  "}`}, 422},
-		{"bad created_at", request{header: map[string]string{"Content-Type": "application/json"}, body: `{"sentence":"x","created_at":"soon"}`}, 422},
-		{"bad UTF-8", request{header: map[string]string{"Content-Type": "application/json"}, body: "{\"sentence\":\"\xc3\x28\"}"}, 400},
-		{"NUL", request{header: map[string]string{"Content-Type": "application/json"}, body: `{"sentence":"a\u0000b"}`}, 400},
-		{"over 10000 characters", request{header: map[string]string{"Content-Type": "application/json"}, body: data(strings.Repeat("é", 10001))}, 413},
-		{"XML", request{header: map[string]string{"Content-Type": "application/xml"}, body: "<s/>"}, 415},
-		{"wrapped id not KafkaSource's", func() request {
-			r := wrapped(0, 1, "x")
-			r.header["Ce-Id"] = "whatever"
+		{"not JSON", sinktest.JSON("{nope"), 400},
+		{"empty sentence", sinktest.JSON(`{"sentence":"  "}`), 422},
+		{"bad created_at", sinktest.JSON(`{"sentence":"x","created_at":"soon"}`), 422},
+		{"bad UTF-8", sinktest.JSON("{\"sentence\":\"\xc3\x28\"}"), 400},
+		{"NUL", sinktest.JSON(`{"sentence":"a\u0000b"}`), 400},
+		{"over 10000 characters", sinktest.JSON(sinktest.Data(strings.Repeat("é", 10001))), 413},
+		{"XML", sinktest.Request{Header: map[string]string{"Content-Type": "application/xml"}, Body: "<s/>"}, 415},
+		{"wrapped id not KafkaSource's", func() sinktest.Request {
+			r := sinktest.WrappedSentence(0, 1, "x")
+			r.Header["Ce-Id"] = "whatever"
 			return r
 		}(), 400},
-		{"all of a batch bad", batchOf(ceJSON("1", `{"sentence":5}`)), 422},
+		{"all of a batch bad", sinktest.BatchOf(sinktest.CEJSON("1", `{"sentence":5}`)), 422},
 	}
 	for _, tt := range tests {
-		code, body, _ := send(t, ts.Client(), ts.URL, tt.r)
+		code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, tt.r)
 		if code != tt.want {
 			t.Errorf("%s: status %d (%s), want %d", tt.name, code, body, tt.want)
 		}
@@ -154,9 +156,9 @@ func TestScoreBadInputsWriteNothing(t *testing.T) {
 
 func TestScoreBatchWithBadItem(t *testing.T) {
 	pool := pgstoretest.Open(t)
-	ts, _ := newServer(t, Config{}, pgstore.New(pool))
-	r := batchOf(ceJSON("1", data("Good one.")), ceJSON("2", `{"sentence":""}`), ceJSON("3", data("Another good one!")))
-	if code, body, _ := send(t, ts.Client(), ts.URL, r); code != http.StatusOK {
+	ts, _ := newServer(t, sink.Config{}, pgstore.New(pool))
+	r := sinktest.BatchOf(sinktest.CEJSON("1", sinktest.Data("Good one.")), sinktest.CEJSON("2", `{"sentence":""}`), sinktest.CEJSON("3", sinktest.Data("Another good one!")))
+	if code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, r); code != http.StatusOK {
 		t.Errorf("status %d (%s), want 200", code, body)
 	}
 	got := rowsByKey(t, pool)
@@ -172,11 +174,11 @@ func TestScoreBatchWithBadItem(t *testing.T) {
 // TestScoreSeedQuery checks that rows the function writes read back through the seed's query.
 func TestScoreSeedQuery(t *testing.T) {
 	pool := pgstoretest.Open(t)
-	ts, _ := newServer(t, Config{}, pgstore.New(pool))
+	ts, _ := newServer(t, sink.Config{}, pgstore.New(pool))
 	for i := range 3 {
-		r := wrapped(0, i, fmt.Sprintf("Sentence %d is fine.", i))
-		r.body = fmt.Sprintf(`{"sentence":"Sentence %d.","created_at":"2025-04-14T08:00:0%dZ"}`, i, i)
-		if code, body, _ := send(t, ts.Client(), ts.URL, r); code != http.StatusNoContent {
+		r := sinktest.WrappedSentence(0, i, fmt.Sprintf("Sentence %d is fine.", i))
+		r.Body = fmt.Sprintf(`{"sentence":"Sentence %d.","created_at":"2025-04-14T08:00:0%dZ"}`, i, i)
+		if code, body, _ := sinktest.Send(t, ts.Client(), ts.URL, r); code != http.StatusNoContent {
 			t.Fatalf("status %d (%s)", code, body)
 		}
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 // Bulk writes docs in one _bulk request with the action create and _id = Key, and returns one
-// error per doc, in order: nil when the document is written or already was (a redelivery), else
-// an [*Error] as the package doc describes. It installs the template first if needed. It never
+// error per doc, in order: nil when the document is written, [ErrExists] when it already was (a
+// redelivery), else an [*Error] as the package doc describes. It installs the template first if needed. It never
 // returns a nil slice for a non-empty docs.
 func (x *Index) Bulk(ctx context.Context, docs []Doc) []error { return x.bulk(ctx, "create", docs) }
 
@@ -94,7 +94,11 @@ func (x *Index) bulk(ctx context.Context, action string, docs []Doc) []error {
 	}
 	for j, item := range answer.Items {
 		for _, r := range item { // one key: the action
-			errs[sent[j]] = itemError(r.Status, r.Error)
+			err := itemError(r.Status, r.Error)
+			if err == nil && r.Status == http.StatusConflict {
+				err = ErrExists
+			}
+			errs[sent[j]] = err
 		}
 	}
 	return errs

@@ -92,6 +92,7 @@ func testDocs(n int) []Doc {
 // outcome summarises an error for comparison.
 type outcome struct {
 	Nil       bool
+	Exists    bool
 	Transient bool
 	Status    int
 	Type      string
@@ -101,8 +102,12 @@ type outcome struct {
 func outcomes(errs []error) []outcome {
 	out := make([]outcome, len(errs))
 	for i, err := range errs {
-		if err == nil {
+		switch {
+		case err == nil:
 			out[i] = outcome{Nil: true}
+			continue
+		case errors.Is(err, ErrExists):
+			out[i] = outcome{Exists: true}
 			continue
 		}
 		out[i].Transient = Transient(err)
@@ -127,7 +132,7 @@ func TestBulkReadsItems(t *testing.T) {
 			n:    7,
 			want: []outcome{
 				{Nil: true},
-				{Nil: true}, // 409 on create: already there
+				{Exists: true}, // 409 on create: already there
 				{Status: 400, Type: "document_parsing_exception", Field: "created_at"},
 				{Transient: true, Status: 429, Type: "es_rejected_execution_exception"},
 				{Transient: true, Status: 503, Type: "unavailable_shards_exception"},

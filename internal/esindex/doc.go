@@ -60,8 +60,8 @@
 // [Index.Bulk] sends one _bulk request per batch with the action create and _id = key, and reads
 // the response item by item. An item's outcome is:
 //
-//   - 2xx, or 409 version_conflict_engine_exception (the document already exists: a redelivery):
-//     success, nil.
+//   - 2xx: success, nil; 409 version_conflict_engine_exception (the document already exists: a
+//     redelivery): success, [ErrExists].
 //   - 429, 5xx, es_rejected_execution_exception, cluster_block_exception, 401, 403, 404 and 408:
 //     a transient [*Error] ([Transient] reports true), for that item only. The 4xx in this list
 //     are the cluster's or the deployment's trouble (a read-only index, a missing alias,

@@ -61,8 +61,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // slow, overloaded or misconfigured, rather than refusing the document itself.
 func (e *Error) Transient() bool { return e.transient }
 
-// Transient reports whether err is worth retrying: a transient [*Error], a context deadline or
-// cancellation, or a network error. A permanent *Error (the document was refused) and any other
+// Transient reports whether err is worth retrying: a transient [*Error], a context deadline or a
+// network error. A cancellation is not, as in pgstore.Transient: the caller gave up, and the
+// sink runtime answers that case itself. A permanent *Error (the document was refused) and any other
 // error report false.
 func Transient(err error) bool {
 	if err == nil {
@@ -71,12 +72,16 @@ func Transient(err error) bool {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.transient
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
 	_, ok := errors.AsType[net.Error](err)
 	return ok
 }
+
+// ErrExists is [Index.Bulk]'s result for a document whose _id is already indexed: a redelivery,
+// which is success.
+var ErrExists = errors.New("elasticsearch: document already indexed")
 
 // itemError classifies one bulk item's outcome, as the package doc lists. It returns nil for
 // success and for a create that found the document already there.
