@@ -168,7 +168,7 @@ func reconcile(ctx context.Context, pool *pgxpool.Pool, ix *esindex.Index, opts 
 		}
 	}
 
-	err := pgstore.ScanByKey(ctx, pool, opts.page, func(rows []pgstore.ExportRow) error {
+	err := pgstore.New(pool).ScanByKey(ctx, opts.page, func(rows []pgstore.ExportRow) error {
 		for _, r := range rows {
 			rep.rows++
 			pg := docOf(r)

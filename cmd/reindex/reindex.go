@@ -168,8 +168,9 @@ func copyRows(ctx context.Context, pool *pgxpool.Pool, target *esindex.Index, af
 
 	lastID := afterID
 	var readErr error
+	store := pgstore.New(pool)
 	for {
-		batch, err := pgstore.Export(ctx, pool, lastID, opts.batch)
+		batch, err := store.Export(ctx, lastID, opts.batch)
 		if err != nil {
 			readErr = err
 			break

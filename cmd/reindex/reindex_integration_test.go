@@ -52,7 +52,7 @@ func seed(tb testing.TB, pool *pgxpool.Pool, n int) {
 func pgDocs(t *testing.T, pool *pgxpool.Pool) []esindex.Doc {
 	t.Helper()
 	var docs []esindex.Doc
-	if err := pgstore.ScanByKey(t.Context(), pool, 1000, func(rows []pgstore.ExportRow) error {
+	if err := pgstore.New(pool).ScanByKey(t.Context(), 1000, func(rows []pgstore.ExportRow) error {
 		for _, r := range rows {
 			docs = append(docs, docOf(r))
 		}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sentistream/sentistream/internal/event"
 	"github.com/sentistream/sentistream/internal/sentiment"
@@ -54,8 +53,8 @@ func scanExport(rows pgx.CollectableRow) (ExportRow, error) {
 // Export returns up to limit rows with an id greater than afterID, in id order: a page of a scan
 // of the whole table by primary key ranges, which stays fast however far it goes. Pass the last
 // row's ID to get the next page; an empty result is the end.
-func Export(ctx context.Context, pool *pgxpool.Pool, afterID int64, limit int) ([]ExportRow, error) {
-	rows, err := pool.Query(ctx, `SELECT `+exportColumns+` FROM sentences WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+func (s *Store) Export(ctx context.Context, afterID int64, limit int) ([]ExportRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+exportColumns+` FROM sentences WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("export after id %d: %w", afterID, err)
 	}
@@ -66,25 +65,16 @@ func Export(ctx context.Context, pool *pgxpool.Pool, afterID int64, limit int) (
 	return out, nil
 }
 
-// Count returns the number of stored sentences.
-func Count(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
-	var n int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sentences`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count sentences: %w", err)
-	}
-	return n, nil
-}
-
 // ScanByKey calls fn with every row, up to batch (default 5000) at a time, in ascending byte order
 // of key (COLLATE "C": the order Go and Elasticsearch's keyword sort use), streaming one query's
 // result so that memory stays bounded. The sort does not use the key index unless the database's
 // collation is C; PostgreSQL sorts on disk past work_mem. It holds one connection until it
 // returns, and stops at the first error fn returns.
-func ScanByKey(ctx context.Context, pool *pgxpool.Pool, batch int, fn func([]ExportRow) error) error {
+func (s *Store) ScanByKey(ctx context.Context, batch int, fn func([]ExportRow) error) error {
 	if batch <= 0 {
 		batch = 5000
 	}
-	rows, err := pool.Query(ctx, `SELECT `+exportColumns+` FROM sentences ORDER BY key COLLATE "C"`)
+	rows, err := s.pool.Query(ctx, `SELECT `+exportColumns+` FROM sentences ORDER BY key COLLATE "C"`)
 	if err != nil {
 		return fmt.Errorf("scan sentences by key: %w", err)
 	}
@@ -110,4 +100,12 @@ func ScanByKey(ctx context.Context, pool *pgxpool.Pool, batch int, fn func([]Exp
 		return fn(page)
 	}
 	return nil
+}
+
+// ScanByKey is [Store.ScanByKey] on pool.
+//
+// Deprecated: use pgstore.New(pool).ScanByKey; this remains until the callers outside the read
+// side (functions/index's tests) have moved.
+func ScanByKey(ctx context.Context, pool DB, batch int, fn func([]ExportRow) error) error {
+	return New(pool).ScanByKey(ctx, batch, fn)
 }

@@ -1,6 +1,8 @@
-// Package pgstore stores scored sentences in PostgreSQL through a pgx pool: the batch insert that
-// makes redelivery a no-op, the embedded schema migrations ([Migrate]), and [Transient], which tells
-// a failure worth retrying from one that is not.
+// Package pgstore stores scored sentences in PostgreSQL through a pgx pool and reads them back: the
+// batch insert that makes redelivery a no-op, the reads of the dashboard ([Store.Mood],
+// [Store.Timeline], [Store.Latest], [Store.ScoredStats]) and of reindex and reconcile
+// ([Store.Export], [Store.ScanByKey]), the embedded schema migrations ([Migrate]), and
+// [Transient], which tells a failure worth retrying from one that is not.
 //
 // The table is the seed's sentences(id, sentence, sentiment, created_at), sentiment being VADER's
 // compound, plus key (unique), pos, neu, neg, label, scored_at, topic, kafka_partition, kafka_offset,
@@ -17,9 +19,11 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -74,13 +78,26 @@ func orDefault[T int32 | time.Duration](v, def T) T {
 	return v
 }
 
-// Store writes scored sentences. It is safe for concurrent use.
-type Store struct {
-	pool *pgxpool.Pool
+// DB is the part of a pgx pool a [Store] runs its statements on; a *pgxpool.Pool (from [NewPool])
+// satisfies it.
+type DB interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Ping(ctx context.Context) error
 }
 
-// New returns a Store on pool. The caller keeps ownership of pool and closes it.
-func New(pool *pgxpool.Pool) *Store {
+// Store writes scored sentences and reads them back: the batch insert, the exports of reindex and
+// reconcile, and the dashboard's reads (read.go). It is safe for concurrent use.
+type Store struct {
+	pool DB
+	// rollupMissingUntil is when, in Unix nanoseconds, [Store.Timeline] looks for the rollup table
+	// again after finding it missing.
+	rollupMissingUntil atomic.Int64
+}
+
+// New returns a Store on pool, usually a *pgxpool.Pool; a Store that only reads may be given a
+// read-only pool (default_transaction_read_only). The caller keeps ownership of pool and closes it.
+func New(pool DB) *Store {
 	return &Store{pool: pool}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -56,5 +57,29 @@ func TestMigrationsEmbedded(t *testing.T) {
 		if m.version != i+1 {
 			t.Errorf("migration %d has version %d, want versions 1, 2, … without gaps", i, m.version)
 		}
+	}
+}
+
+// TestRollupThresholds checks that the rollup trigger labels rows with the thresholds of
+// sentiment.Label, as the reads of sentences do, so a timeline reads the same from either table.
+func TestRollupThresholds(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range ms {
+		if !strings.Contains(m.sql, "sentences_minute") {
+			continue
+		}
+		found = true
+		pos := strings.Count(m.sql, "FILTER (WHERE "+sqlPositive+")")
+		neg := strings.Count(m.sql, "FILTER (WHERE "+sqlNegative+")")
+		if all := strings.Count(m.sql, "FILTER (WHERE sentiment"); pos == 0 || neg == 0 || pos+neg != all {
+			t.Errorf("migration %d_%s: %d of its %d label conditions are %q or %q", m.version, m.name, pos+neg, all, sqlPositive, sqlNegative)
+		}
+	}
+	if !found {
+		t.Error("no migration creates sentences_minute")
 	}
 }
