@@ -1,6 +1,7 @@
 // Package esindex writes scored sentences to Elasticsearch and reads them back: the index
-// template, group-committed bulk writes read item by item, a sorted scan for reconcile, and the
-// index and alias operations reindex needs.
+// template, group-committed bulk writes read item by item, a sorted scan for reconcile, the
+// dashboard's full-text search ([Index.Search]) and count, and the index and alias operations
+// reindex needs.
 //
 // # Index, template and alias
 //

@@ -186,3 +186,33 @@ func TestScanSeedIndex(t *testing.T) {
 		t.Errorf("Scan (-want +got):\n%s", diff)
 	}
 }
+
+// TestSearchSeedIndex searches an index the seed's Logstash made: its zone-less created_at and
+// missing key, which the dashboard's former own _source type failed on, read as UTC and the _id.
+func TestSearchSeedIndex(t *testing.T) {
+	x := esindextest.New(t)
+	es := esindextest.Client(t)
+	if code := esindextest.Do(t, es, "PUT", "/"+x.Name()+"/_doc/random-id?refresh=true",
+		map[string]any{"sentence": "This is great!", "created_at": "2025-04-14T08:00:00.123456", "sentiment": 0.6588}, nil); code != 201 {
+		t.Fatalf("index seed document: status %d", code)
+	}
+	for _, q := range []esindex.Query{{Text: "great"}, {From: time.Date(2025, 4, 14, 7, 0, 0, 0, time.UTC)}} {
+		got, err := x.Search(t.Context(), q)
+		if err != nil {
+			t.Fatalf("Search(%+v): %v", q, err)
+		}
+		want := esindex.Doc{Key: "random-id", Sentence: "This is great!", CreatedAt: time.Date(2025, 4, 14, 8, 0, 0, 123456000, time.UTC),
+			Scores: sentiment.Scores{Compound: 0.6588}}
+		if got.Total != 1 || len(got.Hits) != 1 {
+			t.Fatalf("Search(%+v) = %+v, want the seed document", q, got)
+		}
+		if diff := cmp.Diff(want, got.Hits[0].Doc); diff != "" {
+			t.Errorf("Search(%+v) hit (-want +got):\n%s", q, diff)
+		}
+	}
+	if _, err := esindex.New(es, x.Name()+"-missing").Search(t.Context(), esindex.Query{}); err == nil {
+		t.Error("Search of a missing index = nil error")
+	} else if e, ok := errors.AsType[*esindex.Error](err); !ok || e.Status != 404 {
+		t.Errorf("Search of a missing index = %v, want an *Error with status 404", err)
+	}
+}

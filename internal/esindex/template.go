@@ -88,9 +88,9 @@ func Settings(analyzer string) map[string]any {
 // templatePriority puts the template above Elasticsearch's built-in ones (priority 100).
 const templatePriority = 200
 
-// Template returns the index template body for the index or alias name (it matches name and
+// template returns the index template body for the index or alias name (it matches name and
 // name-*), with sentence.english analysed by analyzer.
-func Template(name, analyzer string) map[string]any {
+func template(name, analyzer string) map[string]any {
 	return map[string]any{
 		"index_patterns": []string{name, name + "-*"},
 		"priority":       templatePriority,
@@ -122,7 +122,7 @@ func (x *Index) EnsureTemplate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(Template(t.base, analyzer))
+	body, err := json.Marshal(template(t.base, analyzer))
 	if err != nil {
 		return err
 	}
