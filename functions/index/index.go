@@ -51,11 +51,11 @@ func classify(err error) error {
 		return sink.ErrDuplicate
 	}
 	if e, ok := errors.AsType[*esindex.Error](err); ok && !e.Transient() {
-		detail := map[string]any{"type": e.Type}
+		detail := map[string]any{"cause": e.Type}
 		if e.Field != "" {
 			detail["field"] = e.Field
 		}
-		return sink.Refused(err, "document refused by elasticsearch", detail)
+		return sink.Refused(err, "refused by elasticsearch", detail)
 	}
 	if esindex.Transient(err) {
 		return sink.Unavailable(err)

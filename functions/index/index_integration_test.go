@@ -184,7 +184,7 @@ func TestIndexMappingFailure(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("POST = %d %s, want 200", rec.Code, rec.Body)
 	}
-	wantBody := `{"results":[{"key":"ce:urn:test#101","status":200},{"error":"document refused by elasticsearch","field":"event_id","key":"ce:urn:test#not-a-number","status":422,"type":"document_parsing_exception"},{"key":"ce:urn:test#102","status":200}]}`
+	wantBody := `{"results":[{"key":"ce:urn:test#101","status":200},{"cause":"document_parsing_exception","error":"refused by elasticsearch","field":"event_id","key":"ce:urn:test#not-a-number","status":422},{"key":"ce:urn:test#102","status":200}]}`
 	if got := strings.TrimSpace(rec.Body.String()); got != wantBody {
 		t.Errorf("body = %s, want %s", got, wantBody)
 	}

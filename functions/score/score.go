@@ -85,11 +85,11 @@ func classify(err error) error {
 		return sink.Unavailable(err)
 	}
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
-		detail := map[string]any{"sqlstate": pe.Code}
+		detail := map[string]any{"cause": pe.Code}
 		if pe.ColumnName != "" {
 			detail["field"] = pe.ColumnName
 		}
-		return sink.Refused(err, "row refused by postgresql", detail)
+		return sink.Refused(err, "refused by postgresql", detail)
 	}
 	return err
 }
