@@ -45,7 +45,8 @@ type Config struct {
 	// QueueSize is the most items submitted and not yet handed to a flush; default 10000. Past
 	// it, Submit returns ErrQueueFull.
 	QueueSize int
-	// Flushers is how many flushes may run at once; default 1. Two let one batch's round trip
+	// Flushers is how many flushes may run at once; default 1 here, 2 in the functions
+	// (sink.DefaultFlushers, BATCH_FLUSHERS). Two let one batch's round trip
 	// overlap the next batch's, which can help when the flush is latency-bound (a network round
 	// trip and a commit); against the local PostgreSQL, 1 and 2 measured the same within noise
 	// (functions/score BenchmarkScoreHTTP). More flushers make smaller batches.
