@@ -118,20 +118,7 @@ func (v *deployValidator) validate(obj map[string]any) []string {
 				p.add("", "schema: "+err.Error())
 			}
 		}
-		root := v.raw[gvk]
-		for _, k := range deploySortedKeys(obj) {
-			switch k {
-			case "metadata", "status":
-				continue // ObjectMeta is checked above; the CRD schema leaves it open
-			}
-			props, _ := root["properties"].(map[string]any)
-			sub, ok := props[k].(map[string]any)
-			if !ok {
-				p.add(k, "unknown field (a cluster drops it silently)")
-				continue
-			}
-			deployUnknownFields(&p, sub, obj[k], k)
-		}
+		deployUnknownFields(&p, v.raw[gvk], obj, "")
 	}
 
 	switch gvk {
@@ -168,7 +155,11 @@ func deployFlattenSchemaError(ve *jsonschema.ValidationError) []string {
 // deployUnknownFields walks value along schema and reports every field the schema does not
 // declare, the way an API server prunes them: properties are known; additionalProperties (a
 // schema, or true) and x-kubernetes-preserve-unknown-fields admit the rest; an
-// x-kubernetes-int-or-string or an untyped leaf ends the walk.
+// x-kubernetes-int-or-string or an untyped leaf ends the walk. An object schema with neither
+// properties nor additionalProperties admits no field, as the server prunes them all. The one
+// exception is a document's top-level metadata (called with path ""): it is ObjectMeta, which a
+// CRD schema leaves open and the server checks itself (deployCheckObjectMeta does here). Paths
+// read spec.delivery.retries. The deploy validator and the KafkaSource manifest tests both use it.
 func deployUnknownFields(p *deployProblems, schema map[string]any, value any, path string) {
 	if b, _ := schema["x-kubernetes-int-or-string"].(bool); b {
 		return
@@ -186,7 +177,13 @@ func deployUnknownFields(p *deployProblems, schema map[string]any, value any, pa
 			addlTrue = a
 		}
 		for _, k := range deploySortedKeys(val) {
-			sub := path + "." + k
+			if path == "" && k == "metadata" {
+				continue
+			}
+			sub := k
+			if path != "" {
+				sub = path + "." + k
+			}
 			if ps, ok := props[k].(map[string]any); ok {
 				deployUnknownFields(p, ps, val[k], sub)
 				continue

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -72,39 +71,6 @@ func manifestCompile(t *testing.T, path string) (*jsonschema.Schema, map[string]
 	return s, doc.(map[string]any)
 }
 
-// manifestUnknownFields walks v beside its schema and returns the paths of fields the schema does not
-// declare. An object schema with neither properties nor additionalProperties (metadata) holds
-// anything.
-func manifestUnknownFields(schema map[string]any, v any, path string) []string {
-	var out []string
-	switch v := v.(type) {
-	case map[string]any:
-		props, hasProps := schema["properties"].(map[string]any)
-		additional, hasAdditional := schema["additionalProperties"].(map[string]any)
-		if !hasProps && !hasAdditional {
-			return nil
-		}
-		for k, child := range v {
-			switch sub, ok := props[k].(map[string]any); {
-			case ok:
-				out = append(out, manifestUnknownFields(sub, child, path+"."+k)...)
-			case hasAdditional:
-				out = append(out, manifestUnknownFields(additional, child, path+"."+k)...)
-			default:
-				out = append(out, path+"."+k)
-			}
-		}
-	case []any:
-		if items, ok := schema["items"].(map[string]any); ok {
-			for i, child := range v {
-				out = append(out, manifestUnknownFields(items, child, fmt.Sprintf("%s[%d]", path, i))...)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
 // manifestKafkaSourceWebhook checks what KafkaSource's admission webhook enforces beyond the schema.
 func manifestKafkaSourceWebhook(v any) error {
 	m, _ := v.(map[string]any)
@@ -154,8 +120,10 @@ func manifestValidateKafkaSource(s *jsonschema.Schema, schemaDoc map[string]any,
 	if err := s.Validate(v); err != nil {
 		errs = append(errs, err)
 	}
-	for _, f := range manifestUnknownFields(schemaDoc, v, "") {
-		errs = append(errs, fmt.Errorf("unknown field %s (a cluster would drop it silently)", f))
+	var unknown deployProblems
+	deployUnknownFields(&unknown, schemaDoc, v, "")
+	for _, problem := range unknown {
+		errs = append(errs, errors.New(problem))
 	}
 	if err := manifestKafkaSourceWebhook(v); err != nil {
 		errs = append(errs, err)
@@ -238,8 +206,8 @@ func TestManifestKafkaSourceBroken(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"typo field", "consumerGroup:", "consumerGroupp:", "unknown field .spec.consumerGroupp"},
-		{"typo nested field", "backoffDelay:", "backofDelay:", "unknown field .spec.delivery.backofDelay"},
+		{"typo field", "consumerGroup:", "consumerGroupp:", "spec.consumerGroupp: unknown field"},
+		{"typo nested field", "backoffDelay:", "backofDelay:", "spec.delivery.backofDelay: unknown field"},
 		{"bad ordering", "ordering: unordered", "ordering: unorderd", "spec.ordering"},
 		{"bad initialOffset", "initialOffset: earliest", "initialOffset: oldest", "spec.initialOffset"},
 		{"retry not an integer", "retry: 10", "retry: ten", "retry"},
