@@ -14,11 +14,24 @@ PRODUCER_MOOD=${PRODUCER_MOOD:-sine:10m}
 # Stop order: the producer first, then delivery, then the functions.
 APPS=(producer runner dashboard index score)
 
+# apps_build builds each binary in turn, saying which and how long it took, with a line every 15 s
+# while one builds: a first build on a fresh machine compiles every dependency and takes minutes.
 apps_build() {
-	log "building the binaries into $STACK_DIR/bin"
+	local bins=(score index dashboard runner producer) n=0 start ticker rc
 	mkdir -p "$STACK_DIR/bin"
-	(cd "$REPO_DIR" && go build -o "$STACK_DIR/bin/" ./cmd/score ./cmd/index ./cmd/dashboard ./cmd/runner ./cmd/producer) ||
-		die "go build failed"
+	for b in "${bins[@]}"; do
+		n=$((n + 1))
+		start=$SECONDS
+		log "building $b ($n/${#bins[@]}) into $STACK_DIR/bin"
+		(while sleep 15; do log "  still building $b: $((SECONDS - start)) s"; done) &
+		ticker=$!
+		rc=0
+		(cd "$REPO_DIR" && go build -o "$STACK_DIR/bin/" "./cmd/$b") || rc=$?
+		kill "$ticker" 2>/dev/null
+		wait "$ticker" 2>/dev/null
+		[ "$rc" -eq 0 ] || die "go build ./cmd/$b failed"
+		log "  built $b in $((SECONDS - start)) s"
+	done
 }
 
 # app_start NAME HEALTH_URL CMD...: starts CMD in its own session, logging to $APPS_DIR/NAME.log,
