@@ -20,7 +20,8 @@
 // It reads the dead-letter topic from its start up to its end when replay started (not in a
 // consumer group: it commits nothing, and replaying twice sends twice; the functions' keys make
 // the second a no-op). One line per chosen dead letter goes to stdout (partition/offset, time,
-// code, id, source, the start of the reason) and a summary to stderr.
+// code, id, source, the start of the reason as the dashboard shows it: the "error" of a JSON
+// answer, or its text) and a summary to stderr.
 package main
 
 import (
@@ -36,7 +37,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -148,19 +148,16 @@ func run(ctx context.Context, args []string, getenv env.Getenv, stdout, stderr i
 	}
 
 	for _, dl := range chosen {
-		reason := dl.Reason
+		reason := []rune(dl.Message())
 		if len(reason) > 120 {
 			reason = reason[:120]
-		}
-		for !utf8.Valid(reason) && len(reason) > 0 {
-			reason = reason[:len(reason)-1]
 		}
 		code := "none"
 		if dl.Code != 0 {
 			code = strconv.Itoa(dl.Code)
 		}
 		fmt.Fprintf(stdout, "%d/%d\t%s\t%s\t%s\t%s\t%q\n", dl.Record.Partition, dl.Record.Offset,
-			dl.At.UTC().Format(time.RFC3339), code, dl.ID, dl.Source, reason)
+			dl.At.UTC().Format(time.RFC3339), code, dl.ID, dl.Source, string(reason))
 	}
 	if *dryRun || len(chosen) == 0 {
 		fmt.Fprintf(stderr, "read %d dead letters from %s, chose %d; dry run or nothing to send: sent nothing\n", read, *dlqTopic, len(chosen))

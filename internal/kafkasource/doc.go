@@ -70,6 +70,14 @@
 //   - spec.consumers runs that many group members in this one process (KafkaSource spreads them
 //     over its dispatcher pods); the in-flight bound ([Config].MaxInFlight) applies to each.
 //
+// # Reading back
+//
+// For the read side (the dashboard, cmd/replay): [ReadDeadLetter] is the one decoder of a
+// dead-letter record (identity, knativeerror* extensions, [DeadLetter.Message] for people);
+// [ReadDeadLetters] reads a whole dead-letter topic and [DeadLetterReader] ranges of one, outside
+// any consumer group; [ReadLag] reads the lag of KafkaSources' consumer groups and [ListOffsets]
+// a topic's offsets, through the small [Admin] interface a *kadm.Client satisfies.
+//
 // # Shutdown
 //
 // When the ctx given to [Runner.Run] ends, the runner stops fetching, cancels in-flight

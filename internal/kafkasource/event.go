@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// WrappedType is the CloudEvent type KafkaSource gives a record that is not a CloudEvent.
-const WrappedType = "dev.knative.kafka.event"
+// wrappedType is the CloudEvent type KafkaSource gives a record that is not a CloudEvent.
+const wrappedType = "dev.knative.kafka.event"
 
 // outEvent is one CloudEvent ready to POST in HTTP binary mode: its Ce-* and Content-Type
 // headers, and its data.
@@ -234,7 +234,7 @@ func (w *wrapper) wrap(rec *kgo.Record) *outEvent {
 	h[hSpecversion] = ev.vals.one("1.0")
 	h[hID] = ev.vals.one(ev.id)
 	h[hSource] = ev.vals.one(ev.source)
-	h[hType] = ev.vals.one(WrappedType)
+	h[hType] = ev.vals.one(wrappedType)
 	h[hSubject] = ev.vals.one("partition:" + p + "#" + o)
 	h[hTime] = ev.vals.one(rec.Timestamp.UTC().Format(time.RFC3339Nano))
 	if len(rec.Key) > 0 {
