@@ -12,6 +12,7 @@
 //	--dlq-topic topic     DLQ_TOPIC                sentence-dlq; used when no KafkaSink manifest names the topic
 //	--namespace ns        NAMESPACE                default; for manifests without metadata.namespace
 //	--metrics-addr addr   METRICS_ADDR             :9102; /metrics, /healthz, /readyz ("off" disables)
+//	                      PPROF_ADDR               (none); /debug/pprof/ on this address, beside the metrics server
 //	--commit-interval d   COMMIT_INTERVAL          5s
 //	LOG_LEVEL (info) sets the log level; GOGC, when unset, is taken as 400 (fewer collections).
 //
@@ -128,7 +129,7 @@ func run(ctx context.Context, args []string, getenv env.Getenv) error {
 	defer cancel()
 	metricsDone := make(chan error, 1)
 	if *metricsAddr != "off" {
-		srv := serve.New(serve.Config{Addr: *metricsAddr, ShutdownTimeout: 2 * time.Second}, log, reg, nil)
+		srv := serve.New(serve.Config{Addr: *metricsAddr, ShutdownTimeout: 2 * time.Second, PprofAddr: getenv("PPROF_ADDR")}, log, reg, nil)
 		go func() {
 			err := srv.Run(ctx)
 			if err != nil {

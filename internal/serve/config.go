@@ -37,6 +37,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight requests to finish; default 10s.
 	// Keep it below the pod's termination grace period.
 	ShutdownTimeout time.Duration
+	// PprofAddr, when set, is a second listener serving net/http/pprof's /debug/pprof/ for
+	// profiling, never the main port; default none. Bind it to 127.0.0.1.
+	PprofAddr string
 }
 
 // Defaults of [Config].
@@ -82,6 +85,7 @@ func (c Config) withDefaults() Config {
 //	DRAIN_DELAY       0     keep serving with /readyz at 503 this long after SIGTERM
 //	SHUTDOWN_TIMEOUT  10s   wait this long for in-flight requests; must be > 0
 //	LOG_LEVEL         info  debug, info, warn or error
+//	PPROF_ADDR        none  serve /debug/pprof/ on this address, e.g. 127.0.0.1:6060
 //
 // It reports every bad variable at once, joined with [errors.Join]. The timeouts not listed keep
 // their defaults.
@@ -111,6 +115,8 @@ func LoadConfig(getenv env.Getenv) (Config, slog.Level, error) {
 		err = fmt.Errorf("SHUTDOWN_TIMEOUT: want a positive duration such as 10s, got %q", getenv("SHUTDOWN_TIMEOUT"))
 	}
 	errs = append(errs, err)
+
+	cfg.PprofAddr = getenv("PPROF_ADDR")
 
 	level := slog.LevelInfo
 	if v := getenv("LOG_LEVEL"); v != "" {

@@ -121,6 +121,14 @@ func (s *Server) RunListener(ctx context.Context, ln net.Listener) error {
 	s.addr.Store(&addr)
 	s.log.Info("serving", slog.String("addr", addr.String()))
 
+	if s.cfg.PprofAddr != "" {
+		stop, err := servePprof(s.cfg.PprofAddr, s.log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(ln) }()
 

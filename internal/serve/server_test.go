@@ -300,3 +300,31 @@ func TestRun(t *testing.T) {
 		t.Errorf("Run = %v, want nil", err)
 	}
 }
+
+func TestPprofOnItsOwnAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pprofAddr := l.Addr().String()
+	l.Close()
+	s := New(Config{Addr: "127.0.0.1:0", PprofAddr: pprofAddr}, discard, NewRegistry(), nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	poll(t, "Run to listen", func() bool { return s.Addr() != nil })
+	if r := do(t.Context(), "GET", "http://"+pprofAddr+"/debug/pprof/cmdline"); r.err != nil || r.status != 200 {
+		t.Errorf("GET PPROF_ADDR /debug/pprof/cmdline = %d, %v; want 200", r.status, r.err)
+	}
+	if r := do(t.Context(), "GET", "http://"+s.Addr().String()+"/debug/pprof/cmdline"); r.err != nil || r.status != 404 {
+		t.Errorf("GET main port /debug/pprof/cmdline = %d, %v; want 404", r.status, r.err)
+	}
+	cancel()
+	if err := recv(t, runErr, "Run to return"); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+	if r := do(t.Context(), "GET", "http://"+pprofAddr+"/debug/pprof/cmdline"); r.err == nil {
+		t.Errorf("pprof still answers %d after Run returned", r.status)
+	}
+}
