@@ -35,16 +35,18 @@
 //
 // # Dependencies
 //
-// All reads are bounded by [Config.QueryTimeout] and, under load, served from a per-answer cache that
-// lives [Config.CacheTTL] (1 s by default), filled by one query at a time. main opens the PostgreSQL
+// The dashboard holds no queries of its own: it reads through [pgstore.Store] (mood, timeline,
+// latest, scored stats), [esindex.Index] (search, count) and package kafkasource (lag, offsets,
+// dead letters), and keeps the handlers, the caching and the page. All reads are bounded by
+// [Config.QueryTimeout] and, under load, served from a per-answer cache that lives
+// [Config.CacheTTL] (1 s by default), filled by one query at a time. main opens the PostgreSQL
 // pool in read-only mode (default_transaction_read_only). The timeline reads the per-minute
-// rollup table sentences_minute(minute, n, sum_compound, positive, negative) when it exists, and
-// the sentences table otherwise (looking for the rollup again once a minute). Search input goes only to Elasticsearch,
-// as a simple_query_string query, which cannot fail on user syntax.
+// rollup table sentences_minute when it exists, and the sentences table otherwise (see
+// [pgstore.Store.Timeline]). Search input goes only to Elasticsearch, as a simple_query_string
+// query, which cannot fail on user syntax.
 package dashboard
 
 import (
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -58,38 +60,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/twmb/franz-go/pkg/kadm"
-
+	"github.com/sentistream/sentistream/internal/esindex"
+	"github.com/sentistream/sentistream/internal/kafkasource"
+	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/serve"
 )
 
-// DB is the part of a PostgreSQL pool the dashboard reads with; a *pgxpool.Pool satisfies it.
-type DB interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// KafkaAdmin is the part of a Kafka admin client the pipeline panel needs; a *kadm.Client
-// satisfies it.
-type KafkaAdmin interface {
-	Lag(ctx context.Context, groups ...string) (kadm.DescribedGroupLags, error)
-	ListStartOffsets(ctx context.Context, topics ...string) (kadm.ListedOffsets, error)
-	ListEndOffsets(ctx context.Context, topics ...string) (kadm.ListedOffsets, error)
-}
-
-// Deps are the dashboard's clients. A nil field means that dependency is not configured: the
-// panels that need it answer that it is unavailable.
+// Deps are the dashboard's clients; the dashboard reads through the stores built on them
+// ([pgstore.Store], [esindex.Index], package kafkasource's readers). A nil field means that
+// dependency is not configured: the panels that need it answer that it is unavailable.
 type Deps struct {
-	// DB reads the sentences table (mood, timeline, latest, newest scored message).
-	DB DB
-	// Search performs Elasticsearch requests (search, newest indexed document); an
+	// DB is the PostgreSQL pool the sentences are read from (mood, timeline, latest, newest
+	// scored message), a *pgxpool.Pool; main opens it read-only.
+	DB pgstore.DB
+	// Search performs Elasticsearch requests (search, indexed documents); an
 	// *elasticsearch.Client satisfies it.
-	Search esapi.Transport
-	// Kafka reads consumer group lag and topic offsets.
-	Kafka KafkaAdmin
+	Search esindex.Transport
+	// Kafka reads consumer group lag and topic offsets; a *kadm.Client satisfies it.
+	Kafka kafkasource.Admin
 	// DeadLetters reads the newest records of the dead-letter topic; see [NewDeadLetterReader].
 	DeadLetters DeadLetterReader
 }
@@ -166,13 +154,14 @@ func (c Config) withDefaults() Config {
 type Dashboard struct {
 	cfg    Config
 	deps   Deps
+	pg     *pgstore.Store // nil when deps.DB is
+	es     *esindex.Index // nil when deps.Search is
 	log    *slog.Logger
 	page   *template.Template
 	assets map[string]asset // by file name under static/
 	cache  *cache
 	rate   *rateMeter
 	dlq    *deadLetterCache
-	rollup *rollupState
 }
 
 // asset is an embedded static file with its content hash.
@@ -200,7 +189,12 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Dashboard, error) {
 		cache:  newCache(cfg.CacheTTL, cfg.Now),
 		rate:   &rateMeter{},
 		dlq:    &deadLetterCache{},
-		rollup: &rollupState{},
+	}
+	if deps.DB != nil {
+		d.pg = pgstore.New(deps.DB)
+	}
+	if deps.Search != nil {
+		d.es = esindex.New(deps.Search, cfg.Index)
 	}
 	entries, err := fs.ReadDir(webFS, "web/static")
 	if err != nil {
@@ -353,7 +347,7 @@ var errNotConfigured = errors.New("dashboard: dependency not configured")
 
 // unavailable is the answer of a panel whose dependency dep failed with err.
 func unavailable(dep string, err error) *serve.Error {
-	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+	if errors.Is(err, pgstore.ErrNoTable) {
 		return &serve.Error{
 			Code:   http.StatusServiceUnavailable,
 			Msg:    "PostgreSQL has no sentences table yet: the score function creates it on start-up",

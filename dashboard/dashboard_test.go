@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sentistream/sentistream/internal/kafkasource"
 	"github.com/sentistream/sentistream/internal/serve"
 )
 
@@ -59,24 +60,6 @@ func TestParseSpan(t *testing.T) {
 	}
 }
 
-func TestSplitHighlight(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []Span
-	}{
-		{"plain", []Span{{Text: "plain"}}},
-		{hlPre + "great" + hlPost + " coffee", []Span{{Text: "great", Match: true}, {Text: " coffee"}}},
-		{"a " + hlPre + "b" + hlPost + " c " + hlPre + "d" + hlPost, []Span{{Text: "a "}, {Text: "b", Match: true}, {Text: " c "}, {Text: "d", Match: true}}},
-		{"<script>" + hlPre + "x", []Span{{Text: "<script>"}, {Text: "x", Match: true}}},
-		{"", nil},
-	}
-	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, splitHighlight(tt.in)); diff != "" {
-			t.Errorf("splitHighlight(%q) (-want +got):\n%s", tt.in, diff)
-		}
-	}
-}
-
 func TestDecodeDeadLetter(t *testing.T) {
 	b64 := func(s string) []byte { return []byte(base64.StdEncoding.EncodeToString([]byte(s))) }
 	ts := time.Date(2025, 4, 14, 8, 0, 0, 0, time.UTC)
@@ -101,8 +84,8 @@ func TestDecodeDeadLetter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, decodeDeadLetter(tt.rec)); diff != "" {
-				t.Errorf("decodeDeadLetter (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, deadLetterOf(kafkasource.ReadDeadLetter(tt.rec))); diff != "" {
+				t.Errorf("deadLetterOf(ReadDeadLetter) (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -290,20 +273,6 @@ func TestNoDependencies(t *testing.T) {
 	}
 	if len(p.Groups) != 2 || p.Groups[0].Group != "sentistream-score" || p.Groups[1].Status != "unknown" {
 		t.Errorf("groups = %+v", p.Groups)
-	}
-}
-
-func TestSearchBody(t *testing.T) {
-	from := time.Date(2025, 4, 14, 8, 0, 0, 0, time.UTC)
-	b, err := json.Marshal(searchBody(searchParams{q: `great "coffee`, label: "positive", from: from, size: 5}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`"simple_query_string"`, `"lenient":true`, `"query":"great \"coffee"`, `{"term":{"label":"positive"}}`,
-		`"created_at":{"gte":"2025-04-14T08:00:00Z"}`, `"size":5`, `"track_total_hits":true`} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("search body %s lacks %s", b, want)
-		}
 	}
 }
 

@@ -1,24 +1,15 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/sentistream/sentistream/internal/kafkasource"
 )
 
 // Pipeline is the answer of /api/pipeline. Each part that could not be read is nil (or empty) and
@@ -71,124 +62,6 @@ type PartitionLag struct {
 	Committed int64 `json:"committed"`
 	End       int64 `json:"end"`
 	Lag       int64 `json:"lag"`
-}
-
-// DeadLetters describes the dead-letter topic.
-type DeadLetters struct {
-	Topic string `json:"topic"`
-	// Count is the number of records retained in the topic.
-	Count int64 `json:"count"`
-	// Latest are the newest dead letters, newest first (at most 10).
-	Latest []DeadLetter `json:"latest"`
-}
-
-// DeadLetter is one record of the dead-letter topic with its CloudEvent attributes decoded.
-type DeadLetter struct {
-	Partition int32     `json:"partition"`
-	Offset    int64     `json:"offset"`
-	Time      time.Time `json:"time"`
-	ID        string    `json:"id,omitempty"`
-	Source    string    `json:"source,omitempty"`
-	Type      string    `json:"type,omitempty"`
-	// Code is knativeerrorcode: the status the sink answered ("422"), empty when it was unreachable.
-	Code string `json:"code,omitempty"`
-	// Dest is knativeerrordest: the sink's URL.
-	Dest string `json:"dest,omitempty"`
-	// Reason is knativeerrordata decoded: the "error" of a JSON answer, or the answer's text.
-	Reason string `json:"reason,omitempty"`
-	// Data is the start of the event's data (the message as sent).
-	Data string `json:"data,omitempty"`
-}
-
-// latestDeadLetters is how many dead letters the panel lists.
-const latestDeadLetters = 10
-
-// DeadLetterReader reads records of a topic: for each partition in from, the records with offsets
-// in [from[p], to[p]).
-type DeadLetterReader interface {
-	ReadRange(ctx context.Context, topic string, from, to map[int32]int64) ([]*kgo.Record, error)
-}
-
-// NewDeadLetterReader returns a [DeadLetterReader] that opens a short-lived Kafka client per read
-// (the dashboard reads only when the dead-letter topic has grown) with the given options, which must
-// include the seed brokers.
-func NewDeadLetterReader(opts ...kgo.Opt) DeadLetterReader { return kafkaRangeReader(opts) }
-
-type kafkaRangeReader []kgo.Opt
-
-func (o kafkaRangeReader) ReadRange(ctx context.Context, topic string, from, to map[int32]int64) ([]*kgo.Record, error) {
-	offsets := map[int32]kgo.Offset{}
-	for p, f := range from {
-		if to[p] > f {
-			offsets[p] = kgo.NewOffset().At(f)
-		}
-	}
-	if len(offsets) == 0 {
-		return nil, nil
-	}
-	cl, err := kgo.NewClient(append(slices.Clone([]kgo.Opt(o)),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))...)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: client: %w", err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
-	for len(offsets) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			if len(recs) > 0 {
-				break // what arrived in time is enough for a panel
-			}
-			return nil, fmt.Errorf("dead letters: %w", err)
-		}
-		for _, fe := range fs.Errors() {
-			return nil, fmt.Errorf("dead letters: fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < to[r.Partition] {
-				recs = append(recs, r)
-			}
-			if r.Offset+1 >= to[r.Partition] {
-				delete(offsets, r.Partition)
-			}
-		})
-	}
-	return recs, nil
-}
-
-// deadLetterCache keeps the latest dead letters read, keyed by the topic's end offsets, so the
-// topic is read again only when it has grown.
-type deadLetterCache struct {
-	mu     sync.Mutex
-	ends   map[int32]int64
-	latest []DeadLetter
-}
-
-func (c *deadLetterCache) lookup(ends map[int32]int64) ([]DeadLetter, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ends == nil || !mapsEqual(c.ends, ends) {
-		return nil, false
-	}
-	return c.latest, true
-}
-
-func (c *deadLetterCache) store(ends map[int32]int64, latest []DeadLetter) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.ends, c.latest = ends, latest
-}
-
-func mapsEqual(a, b map[int32]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // rateMeter turns successive samples of a growing counter (the topic's summed end offsets) into a
@@ -316,49 +189,25 @@ func (d *Dashboard) groups(ctx context.Context, now time.Time) ([]GroupStatus, *
 	for i, g := range d.cfg.Groups {
 		names[i] = g.Name
 	}
-	lags, err := d.deps.Kafka.Lag(ctx, names...)
+	tl, err := kafkasource.ReadLag(ctx, d.deps.Kafka, d.cfg.Topic, names...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lag: %w", err)
+		return nil, nil, err
 	}
-	ends, err := d.deps.Kafka.ListEndOffsets(ctx, d.cfg.Topic)
-	if err != nil {
-		return nil, nil, fmt.Errorf("end offsets: %w", err)
-	}
-	var total int64
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil {
-			total += o.Offset
-		}
-	})
 	var produced *float64
-	if ends.Error() == nil {
-		produced = d.rate.observe(now, total)
+	if tl.End >= 0 {
+		produced = d.rate.observe(now, tl.End)
 	}
-
 	out := make([]GroupStatus, 0, len(d.cfg.Groups))
-	for _, g := range d.cfg.Groups {
+	for i, g := range d.cfg.Groups {
 		gs := GroupStatus{Group: g.Name, Sink: g.Sink, Status: "unknown", Partitions: []PartitionLag{}}
-		l, ok := lags[g.Name]
-		if !ok || (l.Error() != nil && !isGroupMissing(l)) {
+		l := tl.Groups[i]
+		if l.Err != nil {
 			out = append(out, gs) // unknown
 			continue
 		}
-		gs.State, gs.Members = l.State, len(l.Members)
-		for _, m := range l.Lag.Sorted() {
-			lag := m.Lag
-			if lag < 0 {
-				lag = 0
-			}
-			gs.Partitions = append(gs.Partitions, PartitionLag{Topic: m.Topic, Partition: m.Partition, Committed: m.Commit.At, End: m.End.Offset, Lag: lag})
-			gs.Lag += lag
-		}
-		if len(gs.Partitions) == 0 {
-			// The group has committed nothing yet: everything on the topic is waiting for it,
-			// unless it starts from the end, which a new KafkaSource does by default.
-			ends.Each(func(o kadm.ListedOffset) {
-				gs.Partitions = append(gs.Partitions, PartitionLag{Topic: o.Topic, Partition: o.Partition, Committed: -1, End: o.Offset})
-			})
-			slices.SortFunc(gs.Partitions, func(a, b PartitionLag) int { return int(a.Partition - b.Partition) })
+		gs.State, gs.Members, gs.Lag = l.State, l.Members, l.Lag
+		for _, p := range l.Partitions {
+			gs.Partitions = append(gs.Partitions, PartitionLag(p))
 		}
 		switch {
 		case l.State == "Dead" || l.State == "":
@@ -377,138 +226,23 @@ func (d *Dashboard) groups(ctx context.Context, now time.Time) ([]GroupStatus, *
 	return out, produced, nil
 }
 
-// isGroupMissing reports whether a group's lag failed only because the group does not exist.
-func isGroupMissing(l kadm.DescribedGroupLag) bool {
-	return l.State == "Dead" && (l.DescribeErr == nil || errors.Is(l.DescribeErr, kerr.GroupIDNotFound))
-}
-
-// deadLetters counts the dead-letter topic's records and reads the newest ones.
-func (d *Dashboard) deadLetters(ctx context.Context) (*DeadLetters, error) {
-	if d.deps.Kafka == nil {
-		return nil, errNotConfigured
-	}
-	topic := d.cfg.DeadLetterTopic
-	starts, err := d.deps.Kafka.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: start offsets: %w", err)
-	}
-	ends, err := d.deps.Kafka.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("dead letters: end offsets: %w", err)
-	}
-	if err := errors.Join(starts.Error(), ends.Error()); err != nil {
-		return nil, fmt.Errorf("dead letters: offsets: %w", err)
-	}
-	dl := &DeadLetters{Topic: topic, Latest: []DeadLetter{}}
-	from, to := map[int32]int64{}, map[int32]int64{}
-	ends.Each(func(e kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, e.Partition)
-		dl.Count += e.Offset - s.Offset
-		from[e.Partition] = max(s.Offset, e.Offset-latestDeadLetters)
-		to[e.Partition] = e.Offset
-	})
-	if dl.Count == 0 || d.deps.DeadLetters == nil {
-		return dl, nil
-	}
-	if latest, ok := d.dlq.lookup(to); ok {
-		dl.Latest = latest
-		return dl, nil
-	}
-	recs, err := d.deps.DeadLetters.ReadRange(ctx, topic, from, to)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recs {
-		dl.Latest = append(dl.Latest, decodeDeadLetter(r))
-	}
-	slices.SortFunc(dl.Latest, func(a, b DeadLetter) int {
-		if c := b.Time.Compare(a.Time); c != 0 {
-			return c
-		}
-		return int(b.Offset - a.Offset)
-	})
-	if len(dl.Latest) > latestDeadLetters {
-		dl.Latest = dl.Latest[:latestDeadLetters]
-	}
-	d.dlq.store(to, dl.Latest)
-	return dl, nil
-}
-
-// decodeDeadLetter reads a dead-letter record: CloudEvent attributes in Kafka binary mode headers
-// (ce_id, ce_knativeerrorcode, …) and the event's data as the value.
-func decodeDeadLetter(r *kgo.Record) DeadLetter {
-	dl := DeadLetter{Partition: r.Partition, Offset: r.Offset, Time: r.Timestamp.UTC()}
-	for _, h := range r.Headers {
-		name := strings.ReplaceAll(strings.ToLower(h.Key), "-", "_")
-		v := strings.ToValidUTF8(string(h.Value), "\uFFFD")
-		switch name {
-		case "ce_id":
-			dl.ID = v
-		case "ce_source":
-			dl.Source = v
-		case "ce_type":
-			dl.Type = v
-		case "ce_knativeerrorcode":
-			dl.Code = v
-		case "ce_knativeerrordest":
-			dl.Dest = v
-		case "ce_knativeerrordata":
-			dl.Reason = decodeReason(h.Value)
-		}
-	}
-	dl.Data, _ = shorten(strings.ToValidUTF8(string(r.Value), "\uFFFD"))
-	return dl
-}
-
-// decodeReason decodes knativeerrordata: base64 of the start of the sink's answer. A JSON answer
-// gives its "error" (and "field" when there is one); anything else its text.
-func decodeReason(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		if raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err != nil {
-			raw = b // not base64: show it as it is
-		}
-	}
-	var body struct {
-		Error string `json:"error"`
-		Field string `json:"field"`
-	}
-	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
-		if body.Field != "" {
-			return body.Error + " (" + body.Field + ")"
-		}
-		return body.Error
-	}
-	text, _ := shorten(strings.TrimSpace(strings.ToValidUTF8(string(raw), "\uFFFD")))
-	return text
-}
-
-// indexedDocs counts the documents in the search index.
+// indexedDocs counts the documents in the search index (0 when it does not exist yet).
 func (d *Dashboard) indexedDocs(ctx context.Context) (*int64, error) {
-	if d.deps.Search == nil {
+	if d.es == nil {
 		return nil, errNotConfigured
 	}
-	res, err := esapi.CountRequest{Index: []string{d.cfg.Index}}.Do(ctx, d.deps.Search)
+	n, err := d.es.Count(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count: %w", err)
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("count: read: %w", err)
+	return &n, nil
+}
+
+// scoredStats returns when the newest row was scored and how many rows were scored in the last
+// minute.
+func (d *Dashboard) scoredStats(ctx context.Context, now time.Time) (newest *time.Time, lastMinute int64, err error) {
+	if d.pg == nil {
+		return nil, 0, errNotConfigured
 	}
-	if res.StatusCode == http.StatusNotFound {
-		return ptr(int64(0)), nil // no index yet: nothing indexed
-	}
-	if res.IsError() {
-		return nil, fmt.Errorf("count: status %d: %s", res.StatusCode, snippet(raw))
-	}
-	var c struct {
-		Count int64 `json:"count"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&c); err != nil {
-		return nil, fmt.Errorf("count: decode: %w", err)
-	}
-	return &c.Count, nil
+	return d.pg.ScoredStats(ctx, now.Add(-time.Minute))
 }

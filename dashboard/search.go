@@ -1,27 +1,16 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
-
+	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/serve"
-)
-
-// Highlight markers: two private-use characters, so a highlight is split into plain text and
-// matched spans on the server and the page never parses HTML from Elasticsearch.
-const (
-	hlPre  = "\uE000"
-	hlPost = "\uE001"
 )
 
 // maxQueryLen bounds a search query, in bytes.
@@ -40,9 +29,11 @@ type SearchResult struct {
 
 // Hit is one search result.
 type Hit struct {
-	Key       string    `json:"key"`
-	Sentence  string    `json:"sentence"`
-	Truncated bool      `json:"truncated,omitempty"`
+	Key       string `json:"key"`
+	Sentence  string `json:"sentence"`
+	Truncated bool   `json:"truncated,omitempty"`
+	// Compound is the document's VADER compound score (its sentiment field), named as in
+	// /api/latest.
 	Compound  *float64  `json:"compound"`
 	Label     string    `json:"label"`
 	CreatedAt time.Time `json:"created_at"`
@@ -55,31 +46,6 @@ type Hit struct {
 type Span struct {
 	Text  string `json:"text"`
 	Match bool   `json:"match,omitempty"`
-}
-
-// splitHighlight cuts an Elasticsearch highlight marked with hlPre/hlPost into spans.
-func splitHighlight(s string) []Span {
-	var spans []Span
-	for s != "" {
-		i := strings.Index(s, hlPre)
-		if i < 0 {
-			spans = append(spans, Span{Text: s})
-			break
-		}
-		if i > 0 {
-			spans = append(spans, Span{Text: s[:i]})
-		}
-		s = s[i+len(hlPre):]
-		j := strings.Index(s, hlPost)
-		if j < 0 {
-			j = len(s)
-		}
-		if j > 0 {
-			spans = append(spans, Span{Text: s[:j], Match: true})
-		}
-		s = strings.TrimPrefix(s[j:], hlPost)
-	}
-	return spans
 }
 
 // searchParams are a validated search request.
@@ -138,11 +104,13 @@ func (d *Dashboard) serveSearch(w http.ResponseWriter, r *http.Request) error {
 		return d.search(ctx, p)
 	})
 	if err != nil {
-		if errors.Is(err, errSearchRejected) {
-			return &serve.Error{Code: http.StatusBadRequest, Msg: "this search could not be run; try fewer or simpler words", Err: err}
-		}
-		if errors.Is(err, errNoIndex) {
-			return &serve.Error{Code: http.StatusServiceUnavailable, Msg: "the search index does not exist yet", Detail: map[string]any{"unavailable": depElasticsearch}, Err: err}
+		if e, ok := errors.AsType[*esindex.Error](err); ok {
+			switch e.Status {
+			case http.StatusBadRequest: // a query Elasticsearch cannot run
+				return &serve.Error{Code: http.StatusBadRequest, Msg: "this search could not be run; try fewer or simpler words", Err: err}
+			case http.StatusNotFound:
+				return &serve.Error{Code: http.StatusServiceUnavailable, Msg: "the search index does not exist yet", Detail: map[string]any{"unavailable": depElasticsearch}, Err: err}
+			}
 		}
 		return unavailable(depElasticsearch, err)
 	}
@@ -150,142 +118,25 @@ func (d *Dashboard) serveSearch(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var (
-	// errSearchRejected: Elasticsearch answered 400 to a search (a query it cannot run).
-	errSearchRejected = errors.New("dashboard: search rejected")
-	// errNoIndex: the index does not exist.
-	errNoIndex = errors.New("dashboard: index not found")
-)
-
-// searchBody builds the Elasticsearch request body of p. The query is a simple_query_string with
-// lenient parsing, which never fails on user syntax ("+", "\"", "(" and the like are read as text
-// or operators as best it can).
-func searchBody(p searchParams) map[string]any {
-	var filter []any
-	if p.label != "" {
-		filter = append(filter, map[string]any{"term": map[string]any{"label": p.label}})
-	}
-	if !p.from.IsZero() || !p.to.IsZero() {
-		rng := map[string]any{}
-		if !p.from.IsZero() {
-			rng["gte"] = p.from.Format(time.RFC3339Nano)
-		}
-		if !p.to.IsZero() {
-			rng["lt"] = p.to.Format(time.RFC3339Nano)
-		}
-		filter = append(filter, map[string]any{"range": map[string]any{"created_at": rng}})
-	}
-	boolQ := map[string]any{"filter": filter}
-	body := map[string]any{
-		"size":             p.size,
-		"track_total_hits": true,
-		"_source":          []string{"sentence", "created_at", "label", "key", "sentiment", "compound"},
-	}
-	if p.q == "" {
-		body["sort"] = []any{map[string]any{"created_at": map[string]any{"order": "desc", "unmapped_type": "date"}}}
-	} else {
-		boolQ["must"] = []any{map[string]any{"simple_query_string": map[string]any{
-			"query":            p.q,
-			"fields":           []string{"sentence", "sentence.english"},
-			"default_operator": "and",
-			"lenient":          true,
-		}}}
-		body["highlight"] = map[string]any{
-			"pre_tags":            []string{hlPre},
-			"post_tags":           []string{hlPost},
-			"require_field_match": false,
-			"fields": map[string]any{
-				"sentence":         map[string]any{"number_of_fragments": 0},
-				"sentence.english": map[string]any{"number_of_fragments": 0},
-			},
-		}
-	}
-	body["query"] = map[string]any{"bool": boolQ}
-	return body
-}
-
-// esSearchResponse is the part of a search response the dashboard reads.
-type esSearchResponse struct {
-	Took int64 `json:"took"`
-	Hits struct {
-		Total struct {
-			Value int64 `json:"value"`
-		} `json:"total"`
-		Hits []struct {
-			ID     string `json:"_id"`
-			Source struct {
-				Sentence  string    `json:"sentence"`
-				CreatedAt time.Time `json:"created_at"`
-				Label     string    `json:"label"`
-				Key       string    `json:"key"`
-				Sentiment *float64  `json:"sentiment"`
-				Compound  *float64  `json:"compound"`
-			} `json:"_source"`
-			Highlight map[string][]string `json:"highlight"`
-		} `json:"hits"`
-	} `json:"hits"`
-}
-
 func (d *Dashboard) search(ctx context.Context, p searchParams) (*SearchResult, error) {
-	if d.deps.Search == nil {
+	if d.es == nil {
 		return nil, errNotConfigured
 	}
-	body, err := json.Marshal(searchBody(p))
+	res, err := d.es.Search(ctx, esindex.Query{Text: p.q, Label: p.label, From: p.from, To: p.to, Size: p.size})
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	res, err := esapi.SearchRequest{
-		Index:             []string{d.cfg.Index},
-		Body:              bytes.NewReader(body),
-		IgnoreUnavailable: esapi.BoolPtr(false),
-	}.Do(ctx, d.deps.Search)
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 32<<20))
-	if err != nil {
-		return nil, fmt.Errorf("search: read: %w", err)
-	}
-	switch {
-	case res.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("search %s: %w", d.cfg.Index, errNoIndex)
-	case res.StatusCode == http.StatusBadRequest:
-		return nil, fmt.Errorf("search: %s: %w", snippet(raw), errSearchRejected)
-	case res.IsError():
-		return nil, fmt.Errorf("search: status %d: %s", res.StatusCode, snippet(raw))
-	}
-	var er esSearchResponse
-	if err := json.Unmarshal(raw, &er); err != nil {
-		return nil, fmt.Errorf("search: decode: %w", err)
-	}
-	out := &SearchResult{Query: p.q, Total: er.Hits.Total.Value, TookMillis: er.Took, Hits: make([]Hit, 0, len(er.Hits.Hits))}
-	for _, h := range er.Hits.Hits {
-		s := h.Source
-		hit := Hit{Key: s.Key, CreatedAt: s.CreatedAt, Label: s.Label, Compound: s.Compound}
-		if hit.Key == "" {
-			hit.Key = h.ID
-		}
-		if hit.Compound == nil {
-			hit.Compound = s.Sentiment
-		}
-		hit.Sentence, hit.Truncated = shorten(s.Sentence)
-		hl := h.Highlight["sentence"]
-		if len(hl) == 0 {
-			hl = h.Highlight["sentence.english"]
-		}
-		if len(hl) > 0 && !hit.Truncated {
-			hit.Highlight = splitHighlight(hl[0])
+	out := &SearchResult{Query: p.q, Total: res.Total, TookMillis: res.Took.Milliseconds(), Hits: make([]Hit, 0, len(res.Hits))}
+	for _, h := range res.Hits {
+		doc := h.Doc
+		hit := Hit{Key: doc.Key, Compound: ptr(doc.Scores.Compound), Label: doc.Label, CreatedAt: doc.CreatedAt}
+		hit.Sentence, hit.Truncated = shorten(doc.Sentence)
+		if !hit.Truncated { // spans of the whole sentence only
+			for _, sp := range h.Highlight {
+				hit.Highlight = append(hit.Highlight, Span(sp))
+			}
 		}
 		out.Hits = append(out.Hits, hit)
 	}
 	return out, nil
-}
-
-// snippet returns the start of an error body for the log.
-func snippet(b []byte) string {
-	if len(b) > 300 {
-		b = b[:300]
-	}
-	return string(b)
 }

@@ -109,8 +109,8 @@ func run() error {
 	slog.SetDefault(log)
 	reg := serve.NewRegistry()
 
-	// Read-only sessions: the dashboard never writes, and PostgreSQL refuses it if a bug tried.
-	// Read-only sessions with a statement bound: the dashboard never writes.
+	// Read-only sessions with a statement bound: the dashboard never writes, and PostgreSQL
+	// refuses it if a bug tried. The dashboard reads through a pgstore.Store on this pool.
 	cfg.db.MaxConns, cfg.db.ConnectTimeout = 8, time.Second
 	cfg.db.RuntimeParams = map[string]string{
 		"application_name":              "sentistream-dashboard",
