@@ -101,11 +101,3 @@ func (s *Store) ScanByKey(ctx context.Context, batch int, fn func([]ExportRow) e
 	}
 	return nil
 }
-
-// ScanByKey is [Store.ScanByKey] on pool.
-//
-// Deprecated: use pgstore.New(pool).ScanByKey; this remains until the callers outside the read
-// side (functions/index's tests) have moved.
-func ScanByKey(ctx context.Context, pool DB, batch int, fn func([]ExportRow) error) error {
-	return New(pool).ScanByKey(ctx, batch, fn)
-}
