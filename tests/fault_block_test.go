@@ -42,15 +42,7 @@ func TestFaultStoreBlocked(t *testing.T) {
 				}
 			})
 			blocked := time.Now()
-			var maxOtherLag int64
-			for time.Since(blocked) < blockFor {
-				sleepCtx(t, time.Second)
-				lag, err := s.groupLag(t.Context(), s.topic+tc.otherGroup)
-				if err != nil {
-					t.Fatalf("lag of the other sink: %v", err)
-				}
-				maxOtherLag = max(maxOtherLag, lag)
-			}
+			maxOtherLag := s.otherSinkMaxLag(s.topic+tc.otherGroup, blockFor)
 			tc.clear(t, s)
 			cleared = true
 			t.Logf("%s for %s; the other sink's lag peaked at %d records (%d records/s produced)",
@@ -61,7 +53,7 @@ func TestFaultStoreBlocked(t *testing.T) {
 				t.Errorf("the other sink trailed by %d records (limit %d) while %s: it should keep up", maxOtherLag, limit, tc.name)
 			}
 			sleepCtx(t, 3*time.Second)
-			s.verify(l.stop(), 5*time.Minute)
+			s.verifyFault(l.stop(), 5*time.Minute)
 		})
 	}
 }

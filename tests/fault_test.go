@@ -86,8 +86,12 @@ func TestFaultKillProcesses(t *testing.T) {
 			s := newSystem(t)
 			p := map[string]*proc{"score": s.score, "index": s.index, "runner": s.runner}[victim]
 			l := startLoad(t, s, faultRate)
+			var crashes []time.Time // of the runner: see verifyFault
 			for i := range 5 {
 				sleepCtx(t, faultDuration/6)
+				if p == s.runner {
+					crashes = append(crashes, time.Now())
+				}
 				p.kill()
 				t.Logf("SIGKILL %s (%d of 5)", victim, i+1)
 				sleepCtx(t, 500*time.Millisecond)
@@ -96,7 +100,7 @@ func TestFaultKillProcesses(t *testing.T) {
 			sleepCtx(t, faultDuration/6)
 			ps := l.stop()
 			t.Logf("produced %d well-formed and %d malformed records", len(ps.wellKeys), len(ps.malformed))
-			s.verify(ps, 5*time.Minute)
+			s.verifyFault(ps, 5*time.Minute, crashes...)
 		})
 	}
 }
@@ -125,13 +129,7 @@ func TestFaultSinkOutage(t *testing.T) {
 			sleepCtx(t, 3*time.Second)
 			stackCmd(t, "down.sh", tc.service)
 			down := time.Now()
-			var maxOtherLag int64
-			for time.Since(down) < 30*time.Second {
-				sleepCtx(t, time.Second)
-				if lag, err := s.groupLag(t.Context(), s.topic+tc.otherGroup); err == nil && lag > maxOtherLag {
-					maxOtherLag = lag
-				}
-			}
+			maxOtherLag := s.otherSinkMaxLag(s.topic+tc.otherGroup, 30*time.Second)
 			stackCmd(t, "up.sh", tc.service)
 			t.Logf("%s was down %s; the other sink's lag peaked at %d records (%d records/s produced)",
 				tc.service, time.Since(down).Round(time.Second), maxOtherLag, faultRate)
@@ -142,7 +140,7 @@ func TestFaultSinkOutage(t *testing.T) {
 			}
 			sleepCtx(t, 3*time.Second)
 			ps := l.stop()
-			s.verify(ps, 5*time.Minute)
+			s.verifyFault(ps, 5*time.Minute)
 		})
 	}
 }
@@ -162,7 +160,7 @@ func TestFaultKafkaRestart(t *testing.T) {
 	l2 := startLoad(t, s, faultRate)
 	sleepCtx(t, 5*time.Second)
 	ps.merge(l2.stop())
-	s.verify(ps, 5*time.Minute)
+	s.verifyFault(ps, 5*time.Minute)
 }
 
 // TestFaultPoisonRecord puts a record with a 1 MB sentence among good ones: it is dead-lettered
@@ -184,7 +182,7 @@ func TestFaultPoisonRecord(t *testing.T) {
 	}
 	ps.malformed[fmt.Sprintf("partition:%d/offset:%d", r.Partition, r.Offset)] = true
 	ps.merge(produceMix(t, s, 500, 500))
-	s.verify(ps, 3*time.Minute)
+	s.verifyFault(ps, 3*time.Minute)
 }
 
 // groupLag returns one consumer group's total lag on the system's topic.
