@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -380,20 +379,11 @@ func (s *system) countRows(ctx context.Context, prefix string) (int, error) {
 
 // countDocs returns how many searchable documents have keys starting with prefix.
 func (s *system) countDocs(ctx context.Context, query string) (int, error) {
-	res, err := s.es.Count(s.es.Count.WithContext(ctx), s.es.Count.WithIndex(s.esIndex),
-		s.es.Count.WithBody(strings.NewReader(query)))
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(res.Body)
-		return 0, fmt.Errorf("count: %s %s", res.Status(), b)
-	}
 	var out struct {
 		Count int `json:"count"`
 	}
-	return out.Count, json.NewDecoder(res.Body).Decode(&out)
+	err := esRequest(ctx, s.es, http.MethodPost, "/"+s.esIndex+"/_count", []byte(query), &out)
+	return out.Count, err
 }
 
 func prefixQuery(prefix string) string {
@@ -521,16 +511,6 @@ func (s *system) searchKeys(ctx context.Context, keys []string) (map[string]time
 		"query": map[string]any{"terms": map[string]any{"key": keys}},
 		"size":  len(keys), "_source": []string{"key"},
 	})
-	res, err := s.es.Search(s.es.Search.WithContext(ctx), s.es.Search.WithIndex(s.esIndex),
-		s.es.Search.WithBody(strings.NewReader(string(body))))
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(res.Body)
-		return nil, fmt.Errorf("search: %s %s", res.Status(), b)
-	}
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -540,7 +520,7 @@ func (s *system) searchKeys(ctx context.Context, keys []string) (map[string]time
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+	if err := esRequest(ctx, s.es, http.MethodPost, "/"+s.esIndex+"/_search", body, &out); err != nil {
 		return nil, err
 	}
 	found := map[string]time.Time{}

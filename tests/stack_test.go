@@ -4,15 +4,13 @@ package tests
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -112,22 +110,13 @@ func TestPostgresSmoke(t *testing.T) {
 // TestElasticsearchSmoke indexes a document and finds it by full-text search.
 func TestElasticsearchSmoke(t *testing.T) {
 	es := esindextest.Client(t)
-	ctx := t.Context()
 	index := uniqueName("smoke")
-	t.Cleanup(func() {
-		if res, err := es.Indices.Delete([]string{index}); err == nil {
-			res.Body.Close()
-		}
-	})
+	t.Cleanup(func() { esindextest.Remove(t, es, index) })
 
-	doc := `{"sentence":"The delivery was wonderfully quick"}`
-	res, err := es.Index(index, strings.NewReader(doc), es.Index.WithDocumentID("k1"),
-		es.Index.WithRefresh("true"), es.Index.WithContext(ctx))
-	mustOK(t, "index", res, err)
-
-	res, err = es.Search(es.Search.WithIndex(index), es.Search.WithQuery("wonderfully"),
-		es.Search.WithContext(ctx))
-	body := mustOK(t, "search", res, err)
+	doc := map[string]any{"sentence": "The delivery was wonderfully quick"}
+	if code := esindextest.Do(t, es, http.MethodPut, "/"+index+"/_doc/k1?refresh=true", doc, nil); code != http.StatusCreated {
+		t.Fatalf("index: status %d, want 201", code)
+	}
 	var out struct {
 		Hits struct {
 			Hits []struct {
@@ -135,26 +124,10 @@ func TestElasticsearchSmoke(t *testing.T) {
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatalf("decode search response: %v", err)
+	if code := esindextest.Do(t, es, http.MethodGet, "/"+index+"/_search?q=wonderfully", nil, &out); code != http.StatusOK {
+		t.Fatalf("search: status %d, want 200", code)
 	}
 	if len(out.Hits.Hits) != 1 || out.Hits.Hits[0].ID != "k1" {
 		t.Fatalf("search hits = %+v, want exactly k1", out.Hits.Hits)
 	}
-}
-
-func mustOK(t *testing.T, op string, res *esapi.Response, err error) []byte {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", op, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s: read body: %v", op, err)
-	}
-	if res.IsError() {
-		t.Fatalf("%s: %s %s", op, res.Status(), body)
-	}
-	return body
 }

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
 
 	"github.com/sentistream/sentistream/internal/env"
 	"github.com/sentistream/sentistream/internal/event"
@@ -26,8 +26,8 @@ import (
 // DefaultName is the index (or alias) name the seed uses.
 const DefaultName = "sentence_idx"
 
-// Transport performs an HTTP request against Elasticsearch; *elasticsearch.Client is one, and so is
-// any elastictransport.Interface. The request's URL holds only the path and query.
+// Transport performs an HTTP request against Elasticsearch; [NewClient]'s *elastictransport.Client
+// is one, and so is go-elasticsearch's *elasticsearch.Client. The request's URL holds only the path and query.
 type Transport interface {
 	Perform(*http.Request) (*http.Response, error)
 }
@@ -53,8 +53,9 @@ type ClientConfig struct {
 
 // NewClient returns an Elasticsearch client for cfg. It does not retry: a failed request is
 // reported to the caller at once, which answers 503 and lets the delivery layer retry with its
-// backoff. It makes no request.
-func NewClient(cfg ClientConfig) (*elasticsearch.Client, error) {
+// backoff. It makes no request. It is elastic-transport-go's client, without go-elasticsearch's
+// typed API, which takes minutes and gigabytes to compile and which nothing here uses.
+func NewClient(cfg ClientConfig) (*elastictransport.Client, error) {
 	if cfg.APIKey != "" && cfg.Username != "" {
 		return nil, errors.New("elasticsearch: set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME, not both")
 	}
@@ -74,8 +75,12 @@ func NewClient(cfg ClientConfig) (*elasticsearch.Client, error) {
 		}
 		rt = t
 	}
-	return elasticsearch.NewClient(elasticsearch.Config{
-		Addresses:    []string{cfg.URL},
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("ELASTICSEARCH_URL: want http(s)://host:port, got %q", cfg.URL)
+	}
+	return elastictransport.New(elastictransport.Config{
+		URLs:         []*url.URL{u},
 		Username:     cfg.Username,
 		Password:     cfg.Password,
 		APIKey:       cfg.APIKey,

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-
 	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
@@ -24,7 +22,7 @@ import (
 // Client returns a client for the Elasticsearch named by SENTISTREAM_TEST_ELASTICSEARCH_URL
 // (with the CA and credentials of [testenv.ElasticsearchEnv]), or skips t (fails it under CI)
 // when the variable is unset.
-func Client(t testing.TB) *elasticsearch.Client {
+func Client(t testing.TB) esindex.Transport {
 	t.Helper()
 	cfg, err := esindex.LoadClientConfig(testenv.ElasticsearchEnv(t))
 	if err != nil {
