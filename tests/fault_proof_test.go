@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,22 +15,58 @@ import (
 // record: each of the two sources dead-letters each malformed record exactly once. A set would
 // let a record dead-lettered twice by one source pass.
 //
-// crashes are the moments the test SIGKILLed the runner. A runner that dies between writing a
-// dead letter and committing the record's offset gets the record again when it restarts, and
-// dead-letters it again: at-least-once, as KafkaSource's dispatcher does after a crash. So a
-// second dead letter of a record by one source is allowed only when a crash falls between the
-// two, and there can be no more of them than crashes plus one; any other repeat fails.
+// A record whose offset was not committed is delivered again, and a malformed one dead-lettered
+// again: at-least-once, as KafkaSource's dispatcher does. That happens when the runner dies
+// (crashes: the moments the test SIGKILLed it) or loses partitions, which it can then no longer
+// commit (its "partitions lost" lines: a broker that goes away ends the group sessions). So a
+// second dead letter of a record by one source is allowed only when such a moment falls between
+// the two, a different one for each repeat; any other repeat fails.
 func (s *system) verifyFault(ps *producedSet, timeout time.Duration, crashes ...time.Time) {
 	s.t.Helper()
 	s.verify(ps, timeout)
-	s.checkDeadLettersOnce(ps, crashes)
+	redelivered := append(crashes, s.runnerLogTimes("partitions lost")...)
+	s.checkDeadLettersOnce(ps, redelivered)
+}
+
+// runnerLogTimes returns when the runner logged each line whose msg is one of msgs.
+func (s *system) runnerLogTimes(msgs ...string) []time.Time {
+	var at []time.Time
+	for _, l := range s.runnerLog() {
+		if slices.Contains(msgs, l.Msg) {
+			at = append(at, l.Time)
+		}
+	}
+	return at
+}
+
+// logLine is one JSON line of the runner's log.
+type logLine struct {
+	Time  time.Time `json:"time"`
+	Level string    `json:"level"`
+	Msg   string    `json:"msg"`
+}
+
+// runnerLog returns the lines of the runner's log, every run of it.
+func (s *system) runnerLog() []logLine {
+	b, err := os.ReadFile(s.runner.log.Name())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []logLine
+	for _, line := range strings.Split(string(b), "\n") {
+		var l logLine
+		if json.Unmarshal([]byte(line), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // checkDeadLettersOnce reads the dead-letter topic and requires exactly one dead letter per
-// source (knativeerrordest: one sink URL per function) for each malformed record, or one per
-// runner life across crashes (see verifyFault). Dead letters of records that are not malformed
-// are verify's to report.
-func (s *system) checkDeadLettersOnce(ps *producedSet, crashes []time.Time) {
+// source (knativeerrordest: one sink URL per function) for each malformed record, or one more
+// for each redelivery moment between them (see verifyFault). Dead letters of records that are
+// not malformed are verify's to report.
+func (s *system) checkDeadLettersOnce(ps *producedSet, redeliveries []time.Time) {
 	t := s.t
 	t.Helper()
 	written := map[string]map[string][]time.Time{} // dest → event id → when each dead letter was written
@@ -53,7 +92,7 @@ func (s *system) checkDeadLettersOnce(ps *producedSet, crashes []time.Time) {
 			switch {
 			case len(at) == 0:
 				missing = append(missing, id)
-			case len(at) > 1 && !eachAcrossACrash(at, crashes):
+			case len(at) > 1 && !eachAcross(at, redeliveries):
 				twice = append(twice, fmt.Sprintf("%s×%d", id, len(at)))
 			case len(at) > 1:
 				redelivered++
@@ -63,24 +102,21 @@ func (s *system) checkDeadLettersOnce(ps *producedSet, crashes []time.Time) {
 		slices.Sort(twice)
 		if len(missing) > 0 || len(twice) > 0 {
 			t.Errorf("%s: of %d malformed records, %d not dead-lettered (e.g. %q) and %d dead-lettered more than once "+
-				"without a runner crash between (e.g. %q); want each exactly once", dest, len(ps.malformed),
+				"with no runner crash or lost partitions between (e.g. %q); want each exactly once", dest, len(ps.malformed),
 				len(missing), missing[:min(3, len(missing))], len(twice), twice[:min(3, len(twice))])
 		}
 		if redelivered > 0 {
-			t.Logf("%s: %d of %d malformed records dead-lettered again after a runner crash (redelivered, not committed)",
+			t.Logf("%s: %d of %d malformed records dead-lettered again after a runner crash or lost partitions (redelivered: not committed)",
 				dest, redelivered, len(ps.malformed))
 		}
 	}
 }
 
-// eachAcrossACrash reports whether a crash falls between each two consecutive times of at
-// (ascending), a different crash each time.
-func eachAcrossACrash(at, crashes []time.Time) bool {
-	if len(at) > len(crashes)+1 {
-		return false
-	}
+// eachAcross reports whether one of moments falls between each two consecutive times of at
+// (ascending). The gaps do not overlap, so each repeat needs a moment of its own.
+func eachAcross(at, moments []time.Time) bool {
 	for i := 1; i < len(at); i++ {
-		if !slices.ContainsFunc(crashes, func(c time.Time) bool { return at[i-1].Before(c) && c.Before(at[i]) }) {
+		if !slices.ContainsFunc(moments, func(m time.Time) bool { return at[i-1].Before(m) && m.Before(at[i]) }) {
 			return false
 		}
 	}

@@ -143,7 +143,9 @@ type system struct {
 	runner   *proc
 	scoreURL string
 	indexURL string
-	groups   []string
+	// runnerMetrics is the base URL of the runner's /metrics.
+	runnerMetrics string
+	groups        []string
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -240,10 +242,12 @@ func newSystem(t *testing.T) *system {
 	s.score = newProc("score", nil, slices.Concat(s.storeEnv, []string{fmt.Sprintf("PORT=%d", scorePort), "LOG_LEVEL=warn"})...)
 	s.index = newProc("index", nil, slices.Concat(s.storeEnv, []string{fmt.Sprintf("PORT=%d", indexPort), "LOG_LEVEL=warn"})...)
 	sources := s.writeSources(logDir)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s.runnerMetrics = "http://" + metricsAddr
 	s.runner = newProc("runner", append([]string{
 		"--brokers", strings.Join(brokers, ","),
 		"--sink", "score=" + s.scoreURL, "--sink", "index=" + s.indexURL,
-		"--dlq-topic", s.dlq, "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--dlq-topic", s.dlq, "--metrics-addr", metricsAddr,
 	}, sources...))
 
 	s.score.start()
