@@ -3,9 +3,11 @@
 //
 // A [Batcher] keeps a bounded queue. A batch is cut as soon as a flush slot is free and items wait,
 // so a lone item on an idle Batcher is flushed at once, and under load the items that arrive while
-// a flush runs form the next batch. With [Config.Flushers] > 1, a batch that could start while
-// another flush is still running first waits up to [Config.MaxWait] (or until [Config.MaxSize]
-// items) for company, so that concurrent flushes do not degrade into one item each.
+// a flush runs form the next batch. A batch waits up to [Config.MaxWait] (or until
+// [Config.MaxSize] items) for company when it could start but the queue is still filling: its
+// last two items came less than MaxWait apart (a burst, as a delivery layer sends when its
+// previous requests are answered), or, with [Config.Flushers] > 1, another flush is running. So
+// batches grow with the load, and an item that arrives alone never waits.
 //
 // # Metrics
 //
@@ -20,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,15 +41,13 @@ var ErrClosed = errors.New("batch: closed")
 type Config struct {
 	// MaxSize is the most items in one flush; default 500.
 	MaxSize int
-	// MaxWait bounds how long a batch waits for more items while another flush is running and a
-	// flush slot is free (only with Flushers > 1); default 2ms. A batch never waits when no flush
-	// is running.
+	// MaxWait bounds how long a batch that could start waits for more items while the queue is
+	// still filling (see the package doc); default 2ms. An item that arrives alone never waits.
 	MaxWait time.Duration
 	// QueueSize is the most items submitted and not yet handed to a flush; default 10000. Past
 	// it, Submit returns ErrQueueFull.
 	QueueSize int
-	// Flushers is how many flushes may run at once; default 1 here, 2 in the functions
-	// (sink.DefaultFlushers, BATCH_FLUSHERS). Two let one batch's round trip
+	// Flushers is how many flushes may run at once; default 1. Two let one batch's round trip
 	// overlap the next batch's, which can help when the flush is latency-bound (a network round
 	// trip and a commit); against the local PostgreSQL, 1 and 2 measured the same within noise
 	// (functions/score BenchmarkScoreHTTP). More flushers make smaller batches.
@@ -167,7 +168,14 @@ func (b *Batcher[T]) run() {
 		timer    *time.Timer
 		timerC   <-chan time.Time
 		waited   bool // the current batch has waited MaxWait
+		// last and gap are the arrival time of the newest item and the time since the one before.
+		last time.Time
+		gap  = time.Duration(math.MaxInt64)
 	)
+	arrived := func() {
+		now := time.Now()
+		gap, last = now.Sub(last), now
+	}
 	stopTimer := func() {
 		if timer != nil {
 			timer.Stop()
@@ -185,12 +193,14 @@ func (b *Batcher[T]) run() {
 					break drain
 				}
 				batch = append(batch, r)
+				arrived()
 			default:
 				break drain
 			}
 		}
+		filling := running > 0 || gap < b.cfg.MaxWait
 		if len(batch) > 0 && running < b.cfg.Flushers &&
-			(running == 0 || waited || len(batch) >= b.cfg.MaxSize || in == nil) {
+			(!filling || waited || len(batch) >= b.cfg.MaxSize || in == nil) {
 			stopTimer()
 			b.pending.Add(-int64(len(batch)))
 			b.m.addDepth(-len(batch))
@@ -202,8 +212,8 @@ func (b *Batcher[T]) run() {
 		if in == nil && len(batch) == 0 && running == 0 {
 			return
 		}
-		// A batch that may not start yet only because another flush runs waits at most MaxWait.
-		if len(batch) > 0 && running > 0 && running < b.cfg.Flushers && timerC == nil && !waited {
+		// A batch that may not start yet only because the queue is filling waits at most MaxWait.
+		if len(batch) > 0 && filling && running < b.cfg.Flushers && timerC == nil && !waited {
 			if timer == nil {
 				timer = time.NewTimer(b.cfg.MaxWait)
 			} else {
@@ -222,6 +232,7 @@ func (b *Batcher[T]) run() {
 				continue
 			}
 			batch = append(batch, r)
+			arrived()
 		case <-finished:
 			running--
 		case <-timerC:

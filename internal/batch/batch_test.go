@@ -96,6 +96,42 @@ func TestLoneItemFlushesAtOnce(t *testing.T) {
 	})
 }
 
+func TestBurstWaitsForCompany(t *testing.T) {
+	tests := []struct {
+		name  string
+		every time.Duration // between arrivals
+		want  []int
+	}{
+		// The first item arrives alone and goes at once; the next come 100µs apart (the queue is
+		// filling), so their batch waits MaxWait (2ms) and takes the rest of the burst.
+		{"burst", 100 * time.Microsecond, []int{1, 9}},
+		// Items 3ms apart never fill the queue: each goes alone, at once.
+		{"sparse", 3 * time.Millisecond, []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := &recorder{}
+				b := New(Config{MaxWait: 2 * time.Millisecond}, rec.flush, nil)
+				defer b.Close()
+				var results []<-chan error
+				for i := range 10 {
+					results = append(results, submitAsync(t.Context(), b, i))
+					time.Sleep(tt.every)
+				}
+				for _, c := range results {
+					if err := <-c; err != nil {
+						t.Fatalf("Submit = %v", err)
+					}
+				}
+				if diff := cmp.Diff(tt.want, rec.sizes()); diff != "" {
+					t.Errorf("batch sizes (-want +got):\n%s", diff)
+				}
+			})
+		})
+	}
+}
+
 func TestItemsQueuedDuringFlushFormNextBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := &recorder{gate: make(chan struct{})}

@@ -13,7 +13,11 @@ import (
 const (
 	DefaultStoreTimeout     = 5 * time.Second
 	DefaultMaxSentenceChars = 10000
-	DefaultFlushers         = 2
+	// DefaultFlushers is one write at a time: the items that arrive during a write, and a burst
+	// after it, make the next batch, so batches grow with the load. Draining 30,000 records
+	// through both functions, one flusher against two made Elasticsearch's _bulk requests 72
+	// documents instead of 46-50 and cut its CPU per event from 170-210 µs to 90-120 µs.
+	DefaultFlushers = 1
 )
 
 // Config tunes a [Handler]. The zero value of each field means its default.
@@ -50,7 +54,7 @@ func (c Config) withDefaults() Config {
 //
 //	BATCH_MAX_SIZE      500     most items per write
 //	BATCH_MAX_WAIT      2ms     how long a batch waits for company while another write runs
-//	BATCH_FLUSHERS      2       concurrent writes
+//	BATCH_FLUSHERS      1       concurrent writes
 //	QUEUE_SIZE          10000   items waiting for a write before answering 429
 //	STORE_TIMEOUT       5s      bound on an event's wait (queue + write) and on each write; past it, 503
 //	MAX_SENTENCE_CHARS  10000   longest sentence in characters (at most 10000); longer: 413

@@ -19,7 +19,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: Config{Batch: batch.Config{MaxSize: 500, MaxWait: 2 * time.Millisecond, Flushers: 2, QueueSize: 10000},
+			want: Config{Batch: batch.Config{MaxSize: 500, MaxWait: 2 * time.Millisecond, Flushers: 1, QueueSize: 10000},
 				StoreTimeout: 5 * time.Second, MaxSentenceChars: 10000},
 		},
 		{
