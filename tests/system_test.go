@@ -3,9 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,11 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/esindex/esindextest"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
@@ -134,7 +132,7 @@ type system struct {
 	dbURL    string
 	esURL    string
 	pool     *pgxpool.Pool
-	es       *elasticsearch.Client
+	es       esindex.Transport
 	storeEnv []string // for the functions and commands: see writeStoreEnv
 	kcl      *kgo.Client
 	adm      *kadm.Client
@@ -208,13 +206,8 @@ func newSystem(t *testing.T) *system {
 		_, _ = s.adm.DeleteTopics(ctx, s.topic, s.dlq)
 		_, _ = s.adm.DeleteGroups(ctx, s.groups...)
 		_, _ = s.pool.Exec(ctx, "DROP SCHEMA "+s.schema+" CASCADE")
-		if res, err := s.es.Indices.Delete([]string{s.esIndex}); err == nil {
-			res.Body.Close()
-		}
 		// The index function installs a template named after its index.
-		if res, err := s.es.Indices.DeleteIndexTemplate(s.esIndex); err == nil {
-			res.Body.Close()
-		}
+		esindextest.Remove(t, s.es, s.esIndex)
 	})
 
 	logDir := filepath.Join(os.TempDir(), "sentistream-"+s.topic)
@@ -380,22 +373,12 @@ func (s *system) pgCounts(ctx context.Context) (rows, keys int, err error) {
 
 // esCount returns the number of documents in the system's index after a refresh.
 func (s *system) esCount(ctx context.Context) (int, error) {
-	if res, err := s.es.Indices.Refresh(s.es.Indices.Refresh.WithIndex(s.esIndex), s.es.Indices.Refresh.WithContext(ctx)); err == nil {
-		res.Body.Close()
-	}
-	res, err := s.es.Count(s.es.Count.WithIndex(s.esIndex), s.es.Count.WithContext(ctx))
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(res.Body)
-		return 0, fmt.Errorf("count: %s %s", res.Status(), b)
-	}
+	_ = esRequest(ctx, s.es, http.MethodPost, "/"+s.esIndex+"/_refresh", nil, nil)
 	var out struct {
 		Count int `json:"count"`
 	}
-	return out.Count, json.NewDecoder(res.Body).Decode(&out)
+	err := esRequest(ctx, s.es, http.MethodGet, "/"+s.esIndex+"/_count", nil, &out)
+	return out.Count, err
 }
 
 // lag returns the total lag of the system's consumer groups on its topic.
