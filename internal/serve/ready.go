@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sentistream/sentistream/internal/env"
 )
 
@@ -138,4 +140,30 @@ func writeOK(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyCollector exports sentistream_ready{dependency}: 1 when the dependency's check passes, 0
+// when it fails, evaluated at scrape time through the same cached run as /readyz, so an alert
+// sees what a readiness probe sees.
+type readyCollector struct {
+	rd   *readiness
+	desc *prometheus.Desc
+}
+
+func newReadyCollector(rd *readiness) *readyCollector {
+	return &readyCollector{rd: rd, desc: prometheus.NewDesc("sentistream_ready",
+		"1 when the dependency's readiness check passes, 0 when it fails.", []string{"dependency"}, nil)}
+}
+
+func (c *readyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *readyCollector) Collect(ch chan<- prometheus.Metric) {
+	unavailable, _ := c.rd.check(context.Background())
+	for _, name := range c.rd.names {
+		v := 1.0
+		if slices.Contains(unavailable, name) {
+			v = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, name)
+	}
 }

@@ -244,3 +244,15 @@ func TestReadinessMisconfigured(t *testing.T) {
 		}
 	})
 }
+
+func TestReadyMetric(t *testing.T) {
+	ok := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("refused") }
+	s := New(Config{}, discard, NewRegistry(), map[string]ReadyCheck{"postgres": down, "elasticsearch": ok})
+	body := get(t, s, "/metrics").Body.String()
+	for _, want := range []string{`sentistream_ready{dependency="elasticsearch"} 1`, `sentistream_ready{dependency="postgres"} 0`} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

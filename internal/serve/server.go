@@ -52,6 +52,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks map[stri
 		metrics:   newMetrics(reg),
 		drainWait: time.After,
 	}
+	if len(s.ready.names) > 0 {
+		_ = register(reg, prometheus.Collector(newReadyCollector(s.ready)))
+	}
 	health := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeOK(w) })
 	s.mux.Handle("GET /healthz", health)
 	s.mux.Handle("GET /_/health", health)
