@@ -16,19 +16,19 @@ import (
 
 // hunspellSettings are the analysis settings the template used before it moved to the built-in
 // english analyzer: core parts plus the hunspell en_US stemmer, which needs a dictionary in each
-// node's config/hunspell/en_US. They are kept here only to measure what the move saved.
-var hunspellSettings = map[string]any{
-	"index": map[string]any{"number_of_shards": 1, "refresh_interval": "1s"},
-	"analysis": map[string]any{
-		"filter": map[string]any{
-			"en_stop": map[string]any{"type": "stop", "stopwords": "_english_"},
-			"en_stem": map[string]any{"type": "hunspell", "locale": "en_US", "dedup": true},
-		},
-		"analyzer": map[string]any{"hunspell_english": map[string]any{
-			"type": "custom", "tokenizer": "standard", "filter": []string{"lowercase", "en_stop", "en_stem"},
-		}},
-	},
-}
+// node's config/hunspell/en_US, beside the template's own (the drivers analyzer the mapping
+// uses). They are kept here only to measure what the move saved.
+var hunspellSettings = func() map[string]any {
+	s := esindex.Settings(esindex.EnglishAnalyzer)
+	analysis := s["analysis"].(map[string]any)
+	filters := analysis["filter"].(map[string]any)
+	filters["en_stop"] = map[string]any{"type": "stop", "stopwords": "_english_"}
+	filters["en_stem"] = map[string]any{"type": "hunspell", "locale": "en_US", "dedup": true}
+	analysis["analyzer"].(map[string]any)["hunspell_english"] = map[string]any{
+		"type": "custom", "tokenizer": "standard", "filter": []string{"lowercase", "en_stop", "en_stem"},
+	}
+	return s
+}()
 
 // BenchmarkAnalyzerCPU measures Elasticsearch's own CPU per document (from its node stats) for
 // bulks of 100 real review sentences into an index whose sentence.english uses each analyzer:

@@ -1,7 +1,7 @@
 // Package esindex writes scored sentences to Elasticsearch and reads them back: the index
 // template, group-committed bulk writes read item by item, a sorted scan for reconcile, the
-// dashboard's full-text search ([Index.Search]) and count, and the index and alias operations
-// reindex needs.
+// dashboard's full-text search ([Index.Search]), drivers ([Index.Drivers]) and count, and the index
+// and alias operations reindex needs.
 //
 // # Index, template and alias
 //
@@ -22,7 +22,12 @@
 // only on a build without the analysis-common module (the integ-test-zip the local stack runs:
 // Maven Central publishes no 8.x analysis-common module) does the template define
 // sentistream_english instead: standard tokenizer, lowercase and English stop words, without
-// stemming. [Index.Analyzer] tells which was chosen; the functions log it once.
+// stemming. [Index.Analyzer] tells which was chosen; the functions log it once. The sub-field
+// sentence.drivers, which [Index.Drivers] reads, uses sentistream_drivers, which the template
+// defines on every build from core parts (standard tokenizer, lowercase, stop words, two-word
+// shingles). An index created before the template had it cannot get it (its analysis settings
+// are fixed), so EnsureTemplate adds the other new fields without it and Drivers reads sentence
+// there, words only, until `reindex --fresh`.
 //
 // # Connections and failures no retry fixes
 //
@@ -37,7 +42,8 @@
 // table's columns, so that a row joins its document by key and reconcile compares like with like:
 //
 //	key            keyword   the idempotency key; also the document _id
-//	sentence       text      standard analyzer; sentence.english uses english (see above)
+//	sentence       text      standard analyzer; sentence.english uses english (see above);
+//	                         sentence.drivers uses sentistream_drivers, indexed for counts only
 //	created_at     date      RFC 3339 in UTC with microseconds (the _source keeps them; the
 //	                         date field itself has millisecond precision)
 //	sentiment      double    VADER compound, named as in the seed's table

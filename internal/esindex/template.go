@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/sentistream/sentistream/internal/env"
 )
@@ -24,19 +25,34 @@ const (
 	FallbackAnalyzer = "sentistream_english"
 )
 
+// DriversField is the sub-field [Index.Drivers] finds terms in: sentence analysed by
+// DriversAnalyzer into lower-cased words without stop words, and two-word phrases of adjacent
+// ones. It is indexed for document counts only (no frequencies, positions or norms).
+const DriversField = "sentence.drivers"
+
+// DriversAnalyzer is the analyzer of [DriversField], which the template's settings define from
+// parts every build has: standard tokenizer, lowercase, a stop filter with [driverStopWords] and a
+// shingle filter for two-word phrases (a phrase across a removed stop word gets an empty filler,
+// " battery", which Drivers never lists).
+const DriversAnalyzer = "sentistream_drivers"
+
 // properties is the explicit mapping for sentence.english analysed by analyzer; the package doc
-// lists it.
-func properties(analyzer string) map[string]any {
+// lists it. drivers adds [DriversField], which needs the analysis settings of [Settings].
+func properties(analyzer string, drivers bool) map[string]any {
 	kw := map[string]any{"type": "keyword"}
 	dbl := map[string]any{"type": "double"}
 	date := map[string]any{"type": "date"}
+	fields := map[string]any{
+		"english": map[string]any{"type": "text", "analyzer": analyzer},
+	}
+	if drivers {
+		fields["drivers"] = driversMapping()
+	}
 	return map[string]any{
 		"key": kw,
 		"sentence": map[string]any{
-			"type": "text",
-			"fields": map[string]any{
-				"english": map[string]any{"type": "text", "analyzer": analyzer},
-			},
+			"type":   "text",
+			"fields": fields,
 		},
 		"created_at":      date,
 		"sentiment":       dbl,
@@ -56,33 +72,45 @@ func properties(analyzer string) map[string]any {
 // Mappings returns the index mapping the template installs, with sentence.english analysed by
 // analyzer ([EnglishAnalyzer] or [FallbackAnalyzer]).
 func Mappings(analyzer string) map[string]any {
-	return map[string]any{"dynamic": "strict", "properties": properties(analyzer)}
+	return map[string]any{"dynamic": "strict", "properties": properties(analyzer, true)}
+}
+
+// driversMapping is the mapping of [DriversField].
+func driversMapping() map[string]any {
+	return map[string]any{"type": "text", "analyzer": DriversAnalyzer, "index_options": "docs", "norms": false}
 }
 
 // Settings returns the index settings the template installs for analyzer; they define
-// [FallbackAnalyzer] when it is the one chosen.
+// [DriversAnalyzer], and [FallbackAnalyzer] when it is the one chosen.
 func Settings(analyzer string) map[string]any {
-	s := map[string]any{
+	filters := map[string]any{
+		"sentistream_drivers_stop": map[string]any{"type": "stop", "stopwords": driverStopWords},
+		"sentistream_drivers_shingle": map[string]any{
+			"type": "shingle", "min_shingle_size": 2, "max_shingle_size": 2, "output_unigrams": true, "filler_token": "",
+		},
+	}
+	analyzers := map[string]any{
+		DriversAnalyzer: map[string]any{
+			"type":      "custom",
+			"tokenizer": "standard",
+			"filter":    []string{"lowercase", "sentistream_drivers_stop", "sentistream_drivers_shingle"},
+		},
+	}
+	if analyzer == FallbackAnalyzer {
+		filters["sentistream_en_stop"] = map[string]any{"type": "stop", "stopwords": "_english_"}
+		analyzers[FallbackAnalyzer] = map[string]any{
+			"type":      "custom",
+			"tokenizer": "standard",
+			"filter":    []string{"lowercase", "sentistream_en_stop"},
+		}
+	}
+	return map[string]any{
 		"index": map[string]any{
 			"number_of_shards": 1,
 			"refresh_interval": "1s",
 		},
+		"analysis": map[string]any{"filter": filters, "analyzer": analyzers},
 	}
-	if analyzer == FallbackAnalyzer {
-		s["analysis"] = map[string]any{
-			"filter": map[string]any{
-				"sentistream_en_stop": map[string]any{"type": "stop", "stopwords": "_english_"},
-			},
-			"analyzer": map[string]any{
-				FallbackAnalyzer: map[string]any{
-					"type":      "custom",
-					"tokenizer": "standard",
-					"filter":    []string{"lowercase", "sentistream_en_stop"},
-				},
-			},
-		}
-	}
-	return s
 }
 
 // templatePriority puts the template above Elasticsearch's built-in ones (priority 100).
@@ -133,16 +161,26 @@ func (x *Index) EnsureTemplate(ctx context.Context) error {
 		}
 		return err
 	}
-	mapping, err := json.Marshal(map[string]any{"properties": properties(analyzer)})
-	if err != nil {
-		return err
-	}
-	_, err = x.call(ctx, http.MethodPut, "/"+t.base+"/_mapping", nil, mapping, nil, true)
-	if e, ok := err.(*Error); ok && e.Status == http.StatusBadRequest {
-		err = nil // a conflicting existing index; see above
-	}
-	if err != nil {
-		return err
+	// An index created before the template defined DriversAnalyzer refuses DriversField
+	// (analysis settings of an existing index are never changed); the other fields must still
+	// get in, so they are sent again without it. Such an index goes without DriversField until
+	// `reindex --fresh`, and Drivers reads sentence there.
+	for _, drivers := range []bool{true, false} {
+		mapping, err := json.Marshal(map[string]any{"properties": properties(analyzer, drivers)})
+		if err != nil {
+			return err
+		}
+		_, err = x.call(ctx, http.MethodPut, "/"+t.base+"/_mapping", nil, mapping, nil, true)
+		if e, ok := err.(*Error); ok && e.Status == http.StatusBadRequest {
+			if drivers && strings.Contains(e.Reason, DriversAnalyzer) {
+				continue
+			}
+			err = nil // a conflicting existing index; see above
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
 	t.done, t.analyzer = true, analyzer
 	return nil
