@@ -14,7 +14,7 @@ type Query struct {
 	// Text is searched for in sentence and sentence.english as a simple_query_string with
 	// lenient parsing and every word required: user syntax ("+", "\"", "(" and the like) is read
 	// as text or operators as best it can and never fails the search. Empty matches every
-	// document, newest first.
+	// document, newest first: by scored_at (arrival), then created_at.
 	Text string
 	// Label keeps only the documents with this label; empty keeps all.
 	Label string
@@ -28,7 +28,7 @@ type Query struct {
 type SearchResult struct {
 	// Total is the number of matching documents.
 	Total int64
-	// Hits are the best matches, best first (newest first for an empty Text).
+	// Hits are the best matches, best first (newest by arrival first for an empty Text).
 	Hits []Hit
 	// Took is Elasticsearch's own search time.
 	Took time.Duration
@@ -125,7 +125,13 @@ func searchBody(q Query) map[string]any {
 		"track_total_hits": true,
 	}
 	if q.Text == "" {
-		body["sort"] = []any{map[string]any{"created_at": map[string]any{"order": "desc", "unmapped_type": "date"}}}
+		// Newest by arrival (scored_at), as the dashboard's latest messages: created_at is the
+		// producer's clock, and one document stamped years ahead would otherwise head every
+		// listing for good. Documents without scored_at (the seed's) come last, by created_at.
+		body["sort"] = []any{
+			map[string]any{"scored_at": map[string]any{"order": "desc", "unmapped_type": "date"}},
+			map[string]any{"created_at": map[string]any{"order": "desc", "unmapped_type": "date"}},
+		}
 	} else {
 		boolQ["must"] = []any{map[string]any{"simple_query_string": map[string]any{
 			"query":            q.Text,

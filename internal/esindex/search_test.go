@@ -67,6 +67,14 @@ func TestSearchBody(t *testing.T) {
 			t.Errorf("search body %s lacks %s", b, want)
 		}
 	}
+	// An empty query lists by arrival, then by created_at.
+	b, err = json.Marshal(searchBody(Query{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"sort":[{"scored_at":{"order":"desc","unmapped_type":"date"}},{"created_at":{"order":"desc","unmapped_type":"date"}}]`; !strings.Contains(string(b), want) {
+		t.Errorf("search body %s lacks %s", b, want)
+	}
 }
 
 func TestSplitHighlight(t *testing.T) {
