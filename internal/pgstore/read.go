@@ -138,14 +138,19 @@ type Message struct {
 	// when it has neither.
 	Label     string
 	CreatedAt time.Time
+	// ScoredAt is when the row was stored (the score function's transaction time): when it
+	// arrived.
+	ScoredAt time.Time
 }
 
-// Latest returns the newest limit rows by created_at (the seed's ORDER BY created_at DESC), newest
-// first.
+// Latest returns the limit rows that arrived last, newest first: by scored_at, and by created_at
+// among the rows of one batch (which share it). Arrival, not created_at, because created_at is
+// the producer's clock: one row stamped years ahead would otherwise stay on top for good. It
+// reads the scored_at index backwards, sorting only within equal scored_at.
 func (s *Store) Latest(ctx context.Context, limit int) ([]Message, error) {
 	rows, err := s.pool.Query(ctx, `
-SELECT id, sentence, sentiment, label, created_at
-FROM sentences ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
+SELECT id, sentence, sentiment, label, created_at, scored_at
+FROM sentences ORDER BY scored_at DESC, created_at DESC, id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, readErr("latest", err)
 	}
@@ -154,7 +159,7 @@ FROM sentences ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
 			m               Message
 			sentence, label *string
 		)
-		if err := r.Scan(&m.ID, &sentence, &m.Compound, &label, &m.CreatedAt); err != nil {
+		if err := r.Scan(&m.ID, &sentence, &m.Compound, &label, &m.CreatedAt, &m.ScoredAt); err != nil {
 			return m, err
 		}
 		if sentence != nil {
@@ -172,6 +177,17 @@ FROM sentences ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
 		return nil, readErr("latest", err)
 	}
 	return out, nil
+}
+
+// Future returns how many rows were created at or after from, on the created_at index. With from
+// a little past now, these are the rows a producer's wrong clock or zone stamped in the future,
+// which [Store.Mood] and [Store.Timeline] windows ending now leave out.
+func (s *Store) Future(ctx context.Context, from time.Time) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM sentences WHERE created_at >= $1`, from).Scan(&n); err != nil {
+		return 0, readErr("future", err)
+	}
+	return n, nil
 }
 
 // ScoredStats returns when the newest row was scored (nil when there are no rows) and how many

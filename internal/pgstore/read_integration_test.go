@@ -136,9 +136,49 @@ func TestReadsWithoutTable(t *testing.T) {
 	_, tlErr := s.Timeline(ctx, now.Add(-time.Hour), now, time.Minute)
 	_, latestErr := s.Latest(ctx, 1)
 	_, _, statsErr := s.ScoredStats(ctx, now)
-	for name, err := range map[string]error{"Mood": moodErr, "Timeline": tlErr, "Latest": latestErr, "ScoredStats": statsErr} {
+	_, futureErr := s.Future(ctx, now)
+	for name, err := range map[string]error{"Mood": moodErr, "Timeline": tlErr, "Latest": latestErr, "ScoredStats": statsErr, "Future": futureErr} {
 		if !errors.Is(err, pgstore.ErrNoTable) {
 			t.Errorf("%s without a sentences table = %v, want ErrNoTable", name, err)
 		}
+	}
+}
+
+// TestLatestByArrival stores a batch with a row dated years ahead, then a later batch with an old
+// row: Latest lists by arrival (the later batch first, then the earlier by created_at), so the
+// future row is not on top for good, and Future counts it.
+func TestLatestByArrival(t *testing.T) {
+	pool := pgstoretest.Open(t)
+	s := pgstore.New(pool)
+	now := time.Now().UTC()
+	insert := func(key string, created time.Time) {
+		t.Helper()
+		if _, err := s.Insert(t.Context(), []pgstore.Row{{Record: event.Record{Key: key, Sentence: key, CreatedAt: created}}}); err != nil {
+			t.Fatalf("Insert: %v", err)
+		}
+	}
+	if _, err := s.Insert(t.Context(), []pgstore.Row{
+		{Record: event.Record{Key: "now", Sentence: "now", CreatedAt: now}},
+		{Record: event.Record{Key: "2086", Sentence: "2086", CreatedAt: time.Date(2086, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	}); err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	insert("late", now.Add(-time.Hour))
+	latest, err := s.Latest(t.Context(), 10)
+	if err != nil {
+		t.Fatalf("Latest: %v", err)
+	}
+	var got []string
+	for _, m := range latest {
+		got = append(got, m.Sentence)
+	}
+	if diff := cmp.Diff([]string{"late", "2086", "now"}, got); diff != "" {
+		t.Errorf("Latest by arrival (-want +got):\n%s", diff)
+	}
+	if latest[0].ScoredAt.Before(latest[1].ScoredAt) || latest[1].ScoredAt != latest[2].ScoredAt {
+		t.Errorf("scored_at = %v, want the later batch after the earlier one's shared time", []time.Time{latest[0].ScoredAt, latest[1].ScoredAt, latest[2].ScoredAt})
+	}
+	if n, err := s.Future(t.Context(), now.Add(5*time.Minute)); err != nil || n != 1 {
+		t.Errorf("Future = %d, %v; want 1", n, err)
 	}
 }
