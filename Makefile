@@ -30,7 +30,7 @@ SECURE_ENV = . .stack/secure/secure.env && SENTISTREAM_TEST_SECURE=1 SENTISTREAM
 	SENTISTREAM_TEST_ELASTICSEARCH_PASSWORD_FILE=$$ELASTICSEARCH_PASSWORD_FILE SENTISTREAM_E2E_RECORDS=$(SECURE_E2E_RECORDS) \
 	DATABASE_URL= ELASTICSEARCH_URL=
 
-.PHONY: help up down clean run test test-secure unit fmt-check vet lint fuzz bench vuln
+.PHONY: help up down clean run test test-secure unit fmt-check vet rules lint fuzz bench vuln
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,12 +53,15 @@ fmt-check: ## fail if gofmt would change a file
 vet: ## go vet
 	go vet ./...
 
+rules: ## promtool: check the Prometheus config and rules in infra/observability, and unit-test every alert
+	@infra/observability/check.sh
+
 unit: ## unit tests only (no services needed; integration tests skip and say why)
 	go test $(GO_TEST_FLAGS) ./...
 
 test: ## start the stack if needed, then gofmt check, vet, and every test with -race: main, secure and fault phases
 	@if [ -z "$(SKIP_STACK)" ]; then infra/local/up.sh; fi
-	@$(MAKE) --no-print-directory fmt-check vet
+	@$(MAKE) --no-print-directory fmt-check vet rules
 	@start=$$(date +%s); echo "main phase: every test against the plain stack"; \
 	$(TEST_ENV) go test $(GO_TEST_FLAGS) ./... && echo "main phase: $$(($$(date +%s) - start))s"
 	@$(MAKE) --no-print-directory test-secure
