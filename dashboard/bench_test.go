@@ -67,7 +67,7 @@ func BenchmarkDashboardAPI(b *testing.B) {
 	paths := []string{
 		"/api/mood?window=5m", "/api/mood?window=24h", "/api/timeline?range=1h", "/api/timeline?range=7d",
 		"/api/latest?limit=30", "/api/search?q=coffee&size=20", "/api/search?q=service+slow&label=negative&range=24h",
-		"/api/pipeline",
+		"/api/pipeline", "/api/drivers?window=5m", "/api/drivers?window=24h",
 	}
 	for _, cache := range []time.Duration{time.Second, -1} {
 		d, err := dashboard.New(dashboard.Config{Index: ix.Name(), CacheTTL: cache}, dashboard.Deps{
@@ -90,10 +90,10 @@ func BenchmarkDashboardAPI(b *testing.B) {
 				benchEndpoint(b, client, hs.URL, []string{p})
 			})
 		}
-		// A page load: the HTML and its assets, then the four panels' first data, as the page does.
+		// A page load: the HTML and its assets, then the five panels' first data, as the page does.
 		b.Run(name+"/page-load", func(b *testing.B) {
 			benchEndpoint(b, client, hs.URL, []string{"/", "/static/app.js", "/static/app.css",
-				"/api/mood?window=5m", "/api/timeline?range=1h", "/api/latest?limit=30", "/api/pipeline"})
+				"/api/mood?window=5m", "/api/drivers?window=5m", "/api/timeline?range=1h", "/api/latest?limit=30", "/api/pipeline"})
 		})
 	}
 }

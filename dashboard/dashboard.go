@@ -9,9 +9,12 @@
 //	                       against the window before (?window=5m, 1m…24h)
 //	GET /api/timeline      per-bucket volume by label and mean compound over a range
 //	                       (?range=1h, 15m…7d; 1-minute buckets up to 3h, coarser beyond)
-//	GET /api/latest        the newest messages, the seed's ORDER BY created_at DESC (?limit=50, 1…200)
+//	GET /api/latest        the messages that arrived last, by scored_at (?limit=50, 1…200)
 //	GET /api/search        full-text search in Elasticsearch with highlights, a label filter, a time
 //	                       filter and the hit count (?q=&label=&range= or &from=&to= RFC 3339, &size=20)
+//	GET /api/drivers       the words and two-word phrases over-represented in the window's negative
+//	                       and positive messages, with counts, shares, mean compound and the change
+//	                       against the window before (?window=5m, 1m…24h; see [esindex.Index.Drivers])
 //	GET /api/pipeline      Kafka lag per partition per consumer group, dead letters (count, latest
 //	                       with decoded reasons), the age of the newest scored message, events/s,
 //	                       and warnings when a sink is behind or down
@@ -44,6 +47,15 @@
 // rollup table sentences_minute when it exists, and the sentences table otherwise (see
 // [pgstore.Store.Timeline]). Search input goes only to Elasticsearch, as a simple_query_string
 // query, which cannot fail on user syntax.
+//
+// # Time
+//
+// created_at is the producer's clock, and a producer with a wrong clock or zone (the seed's sends
+// zone-less times) stamps records in the future. Records created at or after now +
+// [Config.FutureSkew] (rounded down to the minute) are future-dated: the mood windows and the
+// timeline, which end now, leave them out and say how many there are ("future"); latest
+// messages and search hits mark them ("future": true). Latest messages, and a search without
+// words, list by arrival (scored_at), so such a record does not stay on top for good.
 package dashboard
 
 import (
@@ -58,11 +70,13 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/kafkasource"
 	"github.com/sentistream/sentistream/internal/pgstore"
+	"github.com/sentistream/sentistream/internal/sentiment"
 	"github.com/sentistream/sentistream/internal/serve"
 )
 
@@ -103,6 +117,12 @@ type Config struct {
 	// LagWarn is the total lag of a consumer group above which the page warns that its sink is
 	// behind; default 1000.
 	LagWarn int64
+	// ProductNames are our own product names, whose words are never listed as drivers (every
+	// message names the product); default Zephyr Buds and ZephyrSync, the producer's product.
+	ProductNames []string
+	// FutureSkew is how far ahead of now a created_at may be before the record counts as
+	// future-dated (see the package doc); default 5m.
+	FutureSkew time.Duration
 	// Now returns the current time; default time.Now. Tests fix it.
 	Now func() time.Time
 }
@@ -143,6 +163,12 @@ func (c Config) withDefaults() Config {
 	if c.LagWarn <= 0 {
 		c.LagWarn = 1000
 	}
+	if len(c.ProductNames) == 0 {
+		c.ProductNames = []string{"Zephyr Buds", "ZephyrSync"}
+	}
+	if c.FutureSkew <= 0 {
+		c.FutureSkew = 5 * time.Minute
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -162,6 +188,8 @@ type Dashboard struct {
 	cache  *cache
 	rate   *rateMeter
 	dlq    *deadLetterCache
+	// analyzer scores candidate drivers; built by the first drivers request.
+	analyzer func() *sentiment.Analyzer
 }
 
 // asset is an embedded static file with its content hash.
@@ -182,13 +210,14 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Dashboard, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Dashboard{
-		cfg:    cfg,
-		deps:   deps,
-		log:    log,
-		assets: map[string]asset{},
-		cache:  newCache(cfg.CacheTTL, cfg.Now),
-		rate:   &rateMeter{},
-		dlq:    &deadLetterCache{},
+		cfg:      cfg,
+		deps:     deps,
+		log:      log,
+		assets:   map[string]asset{},
+		cache:    newCache(cfg.CacheTTL, cfg.Now),
+		rate:     &rateMeter{},
+		dlq:      &deadLetterCache{},
+		analyzer: sync.OnceValue(sentiment.New),
 	}
 	if deps.DB != nil {
 		d.pg = pgstore.New(deps.DB)
@@ -260,6 +289,7 @@ func (d *Dashboard) Register(r Router) {
 		"GET /api/timeline":  d.serveTimeline,
 		"GET /api/latest":    d.serveLatest,
 		"GET /api/search":    d.serveSearch,
+		"GET /api/drivers":   d.serveDrivers,
 		"GET /api/pipeline":  d.servePipeline,
 	} {
 		a := serve.Adapt(d.log, h)
@@ -366,6 +396,12 @@ func unavailable(dep string, err error) *serve.Error {
 		Detail: map[string]any{"unavailable": dep},
 		Err:    err,
 	}
+}
+
+// futureFrom returns the created_at from which a record counts as future-dated at now: now +
+// FutureSkew, rounded down to the minute so that the timeline's per-minute rollup can stop there.
+func (d *Dashboard) futureFrom(now time.Time) time.Time {
+	return now.Add(d.cfg.FutureSkew).Truncate(time.Minute)
 }
 
 // writeLive sends v as a live-data JSON answer.

@@ -16,6 +16,10 @@ type Message struct {
 	Compound  *float64  `json:"compound"`
 	Label     string    `json:"label"`
 	CreatedAt time.Time `json:"created_at"`
+	// ScoredAt is when the message was stored: the order of the list.
+	ScoredAt time.Time `json:"scored_at"`
+	// Future marks a message dated in the future (see the package doc).
+	Future bool `json:"future,omitempty"`
 }
 
 // Latest is the answer of /api/latest.
@@ -65,9 +69,10 @@ func (d *Dashboard) latest(ctx context.Context, limit int) (*Latest, error) {
 	if err != nil {
 		return nil, err
 	}
+	future := d.futureFrom(d.cfg.Now())
 	l := &Latest{Messages: make([]Message, 0, len(got))}
 	for _, m := range got {
-		msg := Message{ID: m.ID, Compound: m.Compound, Label: m.Label, CreatedAt: m.CreatedAt}
+		msg := Message{ID: m.ID, Compound: m.Compound, Label: m.Label, CreatedAt: m.CreatedAt, ScoredAt: m.ScoredAt, Future: !m.CreatedAt.Before(future)}
 		msg.Sentence, msg.Truncated = shorten(m.Sentence)
 		l.Messages = append(l.Messages, msg)
 	}

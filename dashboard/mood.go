@@ -52,6 +52,9 @@ type Mood struct {
 	Current  Counts `json:"current"`
 	Previous Counts `json:"previous"`
 	Change   Change `json:"change"`
+	// Future counts the messages dated in the future (see the package doc), which no window
+	// holds.
+	Future int64 `json:"future"`
 }
 
 // Change compares the current window with the previous one.
@@ -92,7 +95,11 @@ func (d *Dashboard) mood(ctx context.Context, win time.Duration) (*Mood, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Mood{Window: win.String(), WindowSeconds: win.Seconds(), From: mid, To: to, Current: countsOf(cur), Previous: countsOf(prev)}
+	future, err := d.pg.Future(ctx, d.futureFrom(to))
+	if err != nil {
+		return nil, err
+	}
+	m := &Mood{Window: win.String(), WindowSeconds: win.Seconds(), From: mid, To: to, Current: countsOf(cur), Previous: countsOf(prev), Future: future}
 	if m.Current.Mean != nil {
 		m.Label = sentiment.Label(*m.Current.Mean)
 	}

@@ -21,7 +21,7 @@ type SearchResult struct {
 	Query string `json:"query"`
 	// Total is the number of matching documents.
 	Total int64 `json:"total"`
-	// Hits are the best matches, best first (newest first when the query is empty).
+	// Hits are the best matches, best first (newest by arrival first when the query is empty).
 	Hits []Hit `json:"hits"`
 	// TookMillis is Elasticsearch's own search time.
 	TookMillis int64 `json:"took_ms"`
@@ -37,6 +37,8 @@ type Hit struct {
 	Compound  *float64  `json:"compound"`
 	Label     string    `json:"label"`
 	CreatedAt time.Time `json:"created_at"`
+	// Future marks a document dated in the future (see the package doc).
+	Future bool `json:"future,omitempty"`
 	// Highlight is the sentence cut into spans; Match marks the spans the query matched. It is nil
 	// when Elasticsearch highlighted nothing (an empty query).
 	Highlight []Span `json:"highlight,omitempty"`
@@ -87,9 +89,11 @@ func (d *Dashboard) parseSearch(r *http.Request) (searchParams, error) {
 		return p, err
 	}
 	if span > 0 {
-		// Rounded to the second so identical polls share a cache entry.
-		p.from = d.cfg.Now().UTC().Add(-span).Truncate(time.Second)
-		p.to = time.Time{}
+		// Rounded to the second so identical polls share a cache entry. "The last hour" ends
+		// where future-dated documents start.
+		now := d.cfg.Now().UTC()
+		p.from = now.Add(-span).Truncate(time.Second)
+		p.to = d.futureFrom(now)
 	}
 	return p, nil
 }
@@ -126,10 +130,11 @@ func (d *Dashboard) search(ctx context.Context, p searchParams) (*SearchResult, 
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
+	future := d.futureFrom(d.cfg.Now())
 	out := &SearchResult{Query: p.q, Total: res.Total, TookMillis: res.Took.Milliseconds(), Hits: make([]Hit, 0, len(res.Hits))}
 	for _, h := range res.Hits {
 		doc := h.Doc
-		hit := Hit{Key: doc.Key, Compound: ptr(doc.Scores.Compound), Label: doc.Label, CreatedAt: doc.CreatedAt}
+		hit := Hit{Key: doc.Key, Compound: ptr(doc.Scores.Compound), Label: doc.Label, CreatedAt: doc.CreatedAt, Future: !doc.CreatedAt.Before(future)}
 		hit.Sentence, hit.Truncated = shorten(doc.Sentence)
 		if !hit.Truncated { // spans of the whole sentence only
 			for _, sp := range h.Highlight {

@@ -14,6 +14,9 @@ type Timeline struct {
 	To          time.Time `json:"to"`
 	// Buckets cover [From, To) in order, one per step, empty ones included.
 	Buckets []Bucket `json:"buckets"`
+	// Future counts the messages dated in the future (see the package doc), which no bucket
+	// holds, not even the current one.
+	Future int64 `json:"future"`
 }
 
 // Bucket is one step of a timeline.
@@ -59,8 +62,16 @@ func (d *Dashboard) timeline(ctx context.Context, span time.Duration) (*Timeline
 	for i := range tl.Buckets {
 		tl.Buckets[i].Start = from.Add(time.Duration(i) * step)
 	}
-	got, err := d.pg.Timeline(ctx, from, to, step)
+	// The current bucket may reach past the future-dated cut-off (an hour's bucket does).
+	future, end := d.futureFrom(now), to
+	if future.Before(end) {
+		end = future
+	}
+	got, err := d.pg.Timeline(ctx, from, end, step)
 	if err != nil {
+		return nil, err
+	}
+	if tl.Future, err = d.pg.Future(ctx, future); err != nil {
 		return nil, err
 	}
 	for _, b := range got {

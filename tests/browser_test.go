@@ -74,6 +74,8 @@ type browserRow struct {
 	sentence string
 }
 
+// browserInsert writes rows as one batch that arrived now: in both stores they share the scored_at
+// now, as the rows of one batch do, and the latest messages list them by created_at.
 func browserInsert(t *testing.T, pool *pgxpool.Pool, ix *esindex.Index, rows []browserRow) {
 	t.Helper()
 	ctx := t.Context()
@@ -83,8 +85,8 @@ func browserInsert(t *testing.T, pool *pgxpool.Pool, ix *esindex.Index, rows []b
 		key := fmt.Sprintf("browser-%d-%d", now.UnixNano(), i)
 		label := sentiment.Label(r.compound)
 		created := now.Add(-r.ago)
-		if _, err := pool.Exec(ctx, `INSERT INTO sentences (sentence, sentiment, created_at, key, pos, neu, neg, label)
-VALUES ($1, $2, $3, $4, 0, 1, 0, $5)`, r.sentence, r.compound, created, key, label); err != nil {
+		if _, err := pool.Exec(ctx, `INSERT INTO sentences (sentence, sentiment, created_at, key, pos, neu, neg, label, scored_at)
+VALUES ($1, $2, $3, $4, 0, 1, 0, $5, $6)`, r.sentence, r.compound, created, key, label, now); err != nil {
 			t.Fatalf("insert: %v", err)
 		}
 		docs = append(docs, esindex.Doc{Key: key, Sentence: r.sentence, CreatedAt: created, Label: label,
@@ -360,6 +362,107 @@ func browserDashboard(t *testing.T, prefix string) {
 	if prefix != "" {
 		out = filepath.Join("artifacts", "dashboard-"+strings.ReplaceAll(strings.Trim(prefix, "/"), "/", "-")+".png")
 	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: tests/%s (%d bytes)", out, len(png))
+}
+
+// TestBrowserDrivers drives headless Chromium against a window with "battery" in 4 of its 5
+// negative messages and "ANC" in 3 of its 4 positive ones, and a message dated 60 years ahead
+// that arrived before them: the drivers panel lists each term on its side with its count, a click
+// on a term fills the search box and searches for it, the mood panel says one future-dated
+// message is left out, and the latest messages mark it without putting it on top.
+func TestBrowserDrivers(t *testing.T) {
+	pool := pgstoretest.Open(t)
+	ix := esindextest.New(t)
+	es := esindextest.Client(t)
+	chromium := browserPath(t)
+	ctx := t.Context()
+	if err := ix.EnsureTemplate(ctx); err != nil {
+		t.Fatalf("EnsureTemplate: %v", err)
+	}
+	browserInsert(t, pool, ix, []browserRow{{-60 * 365 * 24 * time.Hour, 0, "A message from a clock 60 years ahead"}})
+	browserInsert(t, pool, ix, []browserRow{
+		{30 * time.Second, -0.6, "The battery died on the train"},
+		{45 * time.Second, -0.5, "Battery drains too fast"},
+		{60 * time.Second, -0.4, "My battery is at zero again"},
+		{75 * time.Second, -0.5, "Why does the battery die so fast"},
+		{90 * time.Second, -0.5, "The app crashed"},
+		{100 * time.Second, 0.7, "The ANC is wonderful"},
+		{110 * time.Second, 0.6, "ANC on the plane was a blessing"},
+		{120 * time.Second, 0.8, "Loving the ANC"},
+		{130 * time.Second, 0.5, "Nice fit"},
+		{140 * time.Second, 0, "Ordered a pair"},
+		{150 * time.Second, 0, "Does the case charge wirelessly"},
+	})
+	d, err := dashboard.New(dashboard.Config{Index: ix.Name(), Refresh: 500 * time.Millisecond, CacheTTL: -1},
+		dashboard.Deps{DB: pool, Search: es}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve.New(serve.Config{}, nil, nil, nil)
+	d.Register(srv)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+
+	actx, cancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1500),
+	)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	bctx, cancel = context.WithTimeout(bctx, 2*time.Minute)
+	defer cancel()
+	poll := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+		}
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(hs.URL+"/")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+
+	poll("drivers", `document.querySelector('#drivers-negative li[data-term="battery"] .count')?.textContent === '4 · 80.0%' &&
+		document.querySelector('#drivers-positive li[data-term="anc"] .count')?.textContent === '3 · 75.0%'`)
+	terms, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#drivers .term')].map(b => b.textContent)`))
+	if err != nil || !slices.Equal(terms, []string{"battery", "anc"}) {
+		t.Errorf("driver terms = %q (%v), want battery (negative) and anc (positive) only", terms, err)
+	}
+	poll("future-dated note", `!document.getElementById('mood-future').hidden &&
+		/^1 message dated in the future/.test(document.getElementById('mood-future').textContent) &&
+		document.getElementById('mood-count').textContent === '11'`)
+	poll("latest", `document.querySelectorAll('#latest-list li').length === 12 &&
+		document.querySelectorAll('#latest-list li.future').length === 1 &&
+		!document.querySelector('#latest-list li').classList.contains('future') &&
+		document.querySelector('#latest-list li.future .badge.future') !== null`)
+
+	if _, err := chromedp.Run(bctx, chromedp.Click(`#drivers-negative li[data-term="battery"] button`)); err != nil {
+		t.Fatal(err)
+	}
+	poll("search for the clicked term", `document.getElementById('search-q').value === 'battery' &&
+		document.getElementById('search-count').textContent === '4 matches' &&
+		document.querySelectorAll('#search-results mark').length === 4`)
+
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100) /* 100: PNG */)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.MkdirAll("artifacts", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join("artifacts", "dashboard-drivers.png")
 	if err := os.WriteFile(out, png, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,53 @@
       change($('mood-' + k + '-change'), m.previous.count ? m.change.share[k] : null, (d) => (d >= 0 ? '+' : '') + fmtPct(d));
       $('mood-bar').querySelector('.' + k).style.width = (c.count ? 100 * c.share[k] : 0) + '%';
     }
+    future($('mood-future'), m.future);
+    return true;
+  }
+
+  // future shows, under a panel, how many future-dated messages it leaves out.
+  function future(node, n) {
+    node.hidden = !n;
+    node.textContent = n ? (n === 1 ? '1 message dated in the future is' : fmtNum(n) + ' messages dated in the future are') +
+      ' left out (a producer\'s clock or time zone is off)' : '';
+  }
+
+  // searchFor runs the search panel's search for text, as if typed.
+  function searchFor(text) {
+    $('search-q').value = text;
+    search();
+    $('search').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }
+
+  // Drivers: the terms over-represented in negative and in positive messages of the mood window.
+  async function drivers() {
+    const win = $('mood-window');
+    const res = await api('api/drivers?window=' + encodeURIComponent(win.value));
+    if (!status('drivers', res)) return res.status !== 0;
+    const d = res.body;
+    $('drivers-window').textContent = 'last ' + win.options[win.selectedIndex].text;
+    for (const side of ['negative', 'positive']) {
+      const items = d[side].map((x) => {
+        const li = el('li', { 'data-term': x.term });
+        const b = el('button', { type: 'button', class: 'term', title: 'search for ' + x.term }, x.term);
+        // A phrase is searched as a phrase.
+        b.addEventListener('click', () => searchFor(x.term.includes(' ') ? '"' + x.term + '"' : x.term));
+        li.appendChild(b);
+        const bar = svg('svg', { viewBox: '0 0 60 8', 'aria-hidden': 'true' });
+        bar.appendChild(svg('rect', { class: 'track', x: 0, y: 0, width: 60, height: 8, rx: 2 }));
+        bar.appendChild(svg('rect', { class: 'fill', x: 0, y: 0, width: Math.max(1, 60 * x.share), height: 8, rx: 2 }));
+        li.appendChild(bar);
+        li.appendChild(el('span', { class: 'nums count' }, fmtNum(x.count) + ' · ' + fmtPct(x.share)));
+        li.appendChild(el('span', { class: 'nums mean', title: 'mean compound of the ' + x.mentions + ' messages naming it' }, 'mean ' + fmtScore(x.mean)));
+        const ch = el('span', { class: 'change' });
+        change(ch, x.change.count, (v) => (v >= 0 ? '+' : '') + fmtNum(v));
+        li.appendChild(ch);
+        return li;
+      });
+      const list = $('drivers-' + side);
+      list.replaceChildren(...items);
+      if (!items.length) list.appendChild(el('li', { class: 'muted' }, d.current[side] ? 'nothing stands out' : 'no ' + side + ' messages'));
+    }
     return true;
   }
 
@@ -132,6 +179,7 @@
     }
     $('timeline-chart').replaceChildren(root);
     $('timeline-step').textContent = '· ' + (t.step_seconds >= 3600 ? (t.step_seconds / 3600) + ' h' : (t.step_seconds / 60) + ' min') + ' buckets';
+    future($('timeline-future'), t.future);
     return true;
   }
 
@@ -141,6 +189,10 @@
     meta.appendChild(el('span', { class: 'badge ' + (m.label || '') }, m.label || '?'));
     meta.appendChild(el('span', { class: 'score' }, fmtScore(m.compound)));
     meta.appendChild(el('time', { datetime: m.created_at }, fmtDateTime(m.created_at)));
+    if (m.future) {
+      li.classList.add('future');
+      meta.appendChild(el('span', { class: 'badge future', title: 'created_at is ahead of now: the producer\'s clock or time zone is off' }, 'dated in the future'));
+    }
     li.appendChild(meta);
     const text = el('p', { class: 'text' });
     if (spans && spans.length) {
@@ -229,14 +281,14 @@
 
   // The poll loop: all panels at once, then wait refreshMs, so slow answers never pile up.
   async function tick() {
-    const results = await Promise.all([mood(), timeline(), latest(), search(), pipeline()]);
+    const results = await Promise.all([mood(), drivers(), timeline(), latest(), search(), pipeline()]);
     const reachable = results.every(Boolean);
     $('live-dot').className = 'dot ' + (reachable ? 'on' : 'off');
     $('live-text').textContent = reachable ? 'live · updated ' + new Date().toLocaleTimeString('en-GB') : 'dashboard unreachable, retrying…';
     setTimeout(tick, refreshMs);
   }
 
-  $('mood-window').addEventListener('change', mood);
+  $('mood-window').addEventListener('change', () => { mood(); drivers(); });
   $('timeline-range').addEventListener('change', timeline);
   $('search-form').addEventListener('submit', (e) => { e.preventDefault(); search(); });
   let debounce = null;
