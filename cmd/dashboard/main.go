@@ -19,6 +19,8 @@
 //	QUERY_TIMEOUT           1.5s    bound on each dependency call of a request
 //	CACHE_TTL               1s      how long an answer is shared by identical requests; 0 disables
 //	LAG_WARN                1000    total lag above which a sink is reported behind
+//	PRODUCT_NAMES           Zephyr Buds,ZephyrSync  comma-separated names never listed as drivers
+//	FUTURE_SKEW             5m      how far ahead a created_at may be before it counts as future-dated
 //
 // Readiness: the dashboard is ready as soon as it listens, with no dependency checks, because each
 // panel degrades on its own (a panel whose dependency is down says so). Failing readiness on, say,
@@ -89,6 +91,14 @@ func loadConfig(getenv env.Getenv) (config, error) {
 	if c.dash.Refresh < 100*time.Millisecond || c.dash.QueryTimeout <= 0 || lagWarn <= 0 {
 		check(errors.New("REFRESH_INTERVAL must be ≥ 100ms, QUERY_TIMEOUT > 0 and LAG_WARN > 0"))
 	}
+	// Unset leaves the dashboard's defaults (see dashboard.Config).
+	for n := range strings.SplitSeq(env.String(getenv, "PRODUCT_NAMES", ""), ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.dash.ProductNames = append(c.dash.ProductNames, n)
+		}
+	}
+	c.dash.FutureSkew, err = env.Duration(getenv, "FUTURE_SKEW", 0)
+	check(err)
 	return c, errors.Join(errs...)
 }
 

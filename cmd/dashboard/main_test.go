@@ -42,6 +42,12 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("config = %+v", c)
 			}
 		}},
+		{name: "drivers and time", env: map[string]string{"PRODUCT_NAMES": "Acme Phone, AcmeOS,", "FUTURE_SKEW": "2m"}, check: func(t *testing.T, c config) {
+			if diff := cmp.Diff([]string{"Acme Phone", "AcmeOS"}, c.dash.ProductNames); diff != "" || c.dash.FutureSkew != 2*time.Minute {
+				t.Errorf("product names (-want +got):\n%s; future skew %v, want 2m", diff, c.dash.FutureSkew)
+			}
+		}},
+		{name: "bad skew", env: map[string]string{"FUTURE_SKEW": "soon"}, wantErr: "FUTURE_SKEW"},
 		{name: "bad values", env: map[string]string{"REFRESH_INTERVAL": "soon", "LAG_WARN": "x"}, wantErr: "REFRESH_INTERVAL"},
 		{name: "too fast", env: map[string]string{"REFRESH_INTERVAL": "10ms"}, wantErr: "REFRESH_INTERVAL"},
 	}
