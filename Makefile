@@ -30,7 +30,7 @@ SECURE_ENV = . .stack/secure/secure.env && SENTISTREAM_TEST_SECURE=1 SENTISTREAM
 	SENTISTREAM_TEST_ELASTICSEARCH_PASSWORD_FILE=$$ELASTICSEARCH_PASSWORD_FILE SENTISTREAM_E2E_RECORDS=$(SECURE_E2E_RECORDS) \
 	DATABASE_URL= ELASTICSEARCH_URL=
 
-.PHONY: help up down clean run test test-secure unit fmt-check vet rules lint fuzz bench vuln
+.PHONY: help up down clean run test test-secure unit fmt-check vet rules lint fuzz bench bench-drain vuln
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,7 +84,7 @@ fuzz: ## run each fuzz target for 30s
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./internal/event/
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime 30s ./internal/sentiment/
 
-bench: up ## benchmarks against the local stack, then the end-to-end report in reports/
+bench: up bench-drain ## the drain report, benchmarks against the local stack, then the end-to-end report, all in reports/
 	$(TEST_ENV) go test -run '^$$' -bench . -benchtime 2s ./internal/sentiment/ ./internal/event/ ./internal/batch/
 	$(TEST_ENV) go test -run '^$$' -bench 'ScoreHTTP|ColdStart' -benchtime 3s ./functions/score/
 	$(TEST_ENV) go test -run '^$$' -bench Insert ./internal/pgstore/
@@ -94,6 +94,18 @@ bench: up ## benchmarks against the local stack, then the end-to-end report in r
 	$(TEST_ENV) go test -run '^$$' -bench . -benchtime 500000x ./internal/produce/
 	$(TEST_ENV) go test -run '^$$' -bench DashboardAPI -benchtime 30x ./dashboard/
 	$(TEST_ENV) SENTISTREAM_BENCH_E2E=1 go test -count=1 -timeout 30m -run '^TestBenchEndToEnd$$' -v ./tests/
+
+# The drain benchmark's Python (scripts/bench/requirements.txt), in a git-ignored virtualenv.
+BENCH_VENV := .build/bench-venv
+
+$(BENCH_VENV)/installed: scripts/bench/requirements.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r scripts/bench/requirements.txt
+	touch $@
+
+bench-drain: up $(BENCH_VENV)/installed ## drain 30,000 librdkafka-made records through runner, score and index, and through the seed's consumer: reports/bench-drain.md
+	$(TEST_ENV) SENTISTREAM_BENCH_DRAIN=1 SENTISTREAM_BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python \
+		go test -count=1 -timeout 30m -run '^TestBenchDrain$$' -v ./tests/
 
 vuln: ## govulncheck
 	go run golang.org/x/vuln/cmd/govulncheck@latest ./...
