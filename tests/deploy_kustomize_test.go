@@ -148,7 +148,7 @@ func TestDeployKustomizeBuild(t *testing.T) {
 					t.Errorf("%s: no label app.kubernetes.io/part-of=sentistream", d)
 				}
 			}
-			want := map[string]int{"Service": 3, "KafkaSource": 2, "KafkaSink": 1, "KafkaTopic": 2}
+			want := map[string]int{"Service": 4, "KafkaSource": 2, "KafkaSink": 1, "KafkaTopic": 2, "PingSource": 1, "SinkBinding": 1}
 			if diff := cmp.Diff(want, kinds); diff != "" {
 				t.Errorf("kinds rendered (-want +got):\n%s", diff)
 			}
