@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -530,9 +531,9 @@ func drainVerdict(got, target float64, atMost bool, unit string) string {
 	return fmt.Sprintf("**missed by %.0f%%** (%s%s short)", 100*(target-got)/target, drainNum(target-got), unit)
 }
 
-// drainNum formats v with thousands separators, or with two decimals below 10.
+// drainNum formats v with thousands separators, or with two decimals below 10 unless it is whole.
 func drainNum(v float64) string {
-	if v < 10 {
+	if v < 10 && v != math.Trunc(v) {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	s := strconv.FormatFloat(v, 'f', 0, 64)
@@ -570,7 +571,7 @@ func drainMarkdown(root string, started time.Time, uptimeStart, uptimeEnd string
 		pipe.loadStart, pipe.loadEnd, seed.loadStart, seed.loadEnd)
 	state := ""
 	if len(bytes.TrimSpace(dirty)) > 0 {
-		state = " with uncommitted changes to tracked files"
+		state = " with uncommitted changes to tracked files (the binaries are built from the working tree)"
 	}
 	w("- commit: %s%s\n\n", strings.TrimSpace(string(commit)), state)
 
@@ -596,7 +597,7 @@ func drainMarkdown(root string, started time.Time, uptimeStart, uptimeEnd string
 	w("- **Pipeline**: a fresh runner (`cmd/runner`) on infra/knative's two KafkaSource manifests with only the topic " +
 		"and the consumer groups replaced (fresh groups, `initialOffset: earliest`), delivering to score and index. " +
 		"Timed from the runner's start to both sources having every record final, by polling its /metrics " +
-		"(`sentistream_kafkasource_events_total`) every 100 ms; runner startup and group join are inside the time.\n")
+		"(`sentistream_kafkasource_events_total`) every 100 ms (so ±0.1 s); runner startup and group join are inside the time.\n")
 	w("- **Seed's consumer**: `scripts/bench/seed_consumer.py` (kafka-python, vaderSentiment, psycopg2: poll, " +
 		"`json.loads`, `polarity_scores(…)['compound']`, one INSERT and one commit per row) on the same topic with a group " +
 		"of its own, into `sentences(id serial, sentence text, sentiment float8, created_at timestamp)` of a schema of " +
@@ -644,12 +645,14 @@ func drainMarkdown(root string, started time.Time, uptimeStart, uptimeEnd string
 		if v[0] > 0 {
 			mean = v[1] / v[0]
 		}
-		w("| %s | %.0f | %.0f | %.1f |\n", fn, v[0], v[1], mean)
+		w("| %s | %s | %s | %.1f |\n", fn, drainNum(v[0]), drainNum(v[1]), mean)
 	}
 	w("\nOutcomes by source (runner): ")
 	var outs []string
 	for _, src := range drainSortedKeys(pipe.outcomes) {
-		outs = append(outs, fmt.Sprintf("%s %v", src, pipe.outcomes[src]))
+		by := pipe.outcomes[src]
+		outs = append(outs, fmt.Sprintf("%s delivered %s, dead-lettered %s, dropped %s", src,
+			drainNum(by["delivered"]), drainNum(by["dead_lettered"]), drainNum(by["dropped"])))
 	}
 	w("%s.\n\n", strings.Join(outs, "; "))
 
