@@ -18,6 +18,10 @@
 //	GET /api/pipeline      Kafka lag per partition per consumer group, dead letters (count, latest
 //	                       with decoded reasons), the age of the newest scored message, events/s,
 //	                       and warnings when a sink is behind or down
+//	GET /api/shift         the watch function's mood-shift verdict for this minute (package watch):
+//	                       baseline and window, z, and direction ("" when the mood holds)
+//	POST /api/events       a sink for the watch function's dev.sentistream.mood.shifted events (K_SINK
+//	                       locally); GET /api/events lists the last 20 this instance received
 //
 // Every /api answer is JSON with Cache-Control: no-store. A panel whose dependency cannot answer
 // gets 503 {"error": "...", "unavailable": "postgres"|"elasticsearch"|"kafka"}; the pipeline
@@ -78,6 +82,7 @@ import (
 	"github.com/sentistream/sentistream/internal/pgstore"
 	"github.com/sentistream/sentistream/internal/sentiment"
 	"github.com/sentistream/sentistream/internal/serve"
+	"github.com/sentistream/sentistream/internal/watch"
 )
 
 // Deps are the dashboard's clients; the dashboard reads through the stores built on them
@@ -123,6 +128,9 @@ type Config struct {
 	// FutureSkew is how far ahead of now a created_at may be before the record counts as
 	// future-dated (see the package doc); default 5m.
 	FutureSkew time.Duration
+	// Watch is the mood-shift rule /api/shift applies (the watch function's); its zero value
+	// means the watch package's defaults.
+	Watch watch.Config
 	// Now returns the current time; default time.Now. Tests fix it.
 	Now func() time.Time
 }
@@ -190,6 +198,8 @@ type Dashboard struct {
 	dlq    *deadLetterCache
 	// analyzer scores candidate drivers; built by the first drivers request.
 	analyzer func() *sentiment.Analyzer
+	watch    *watch.Watcher // nil when deps.DB is
+	events   shiftEvents
 }
 
 // asset is an embedded static file with its content hash.
@@ -221,6 +231,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Dashboard, error) {
 	}
 	if deps.DB != nil {
 		d.pg = pgstore.New(deps.DB)
+		d.watch = watch.New(cfg.Watch, d.pg)
 	}
 	if deps.Search != nil {
 		d.es = esindex.New(deps.Search, cfg.Index)
@@ -291,6 +302,9 @@ func (d *Dashboard) Register(r Router) {
 		"GET /api/search":    d.serveSearch,
 		"GET /api/drivers":   d.serveDrivers,
 		"GET /api/pipeline":  d.servePipeline,
+		"GET /api/shift":     d.serveShift,
+		"GET /api/events":    d.serveEvents,
+		"POST /api/events":   d.serveEvent,
 	} {
 		a := serve.Adapt(d.log, h)
 		r.Handle(pattern, a)

@@ -8,18 +8,19 @@ SCORE_PORT=${SCORE_PORT:-8081}
 INDEX_PORT=${INDEX_PORT:-8082}
 DASHBOARD_PORT=${DASHBOARD_PORT:-8080}
 RUNNER_METRICS_PORT=${RUNNER_METRICS_PORT:-9464}
+WATCH_PORT=${WATCH_PORT:-8083}
 # Not 9090: installing Debian's prometheus package starts its own service there where systemd runs.
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9091}
 PRODUCER_RATE=${PRODUCER_RATE:-20}
 # The mood drifts between positive and negative over ten minutes, so the dashboard shows trends.
 PRODUCER_MOOD=${PRODUCER_MOOD:-sine:10m}
 # Stop order: the producer first, then delivery, then the functions.
-APPS=(prometheus producer runner dashboard index score)
+APPS=(prometheus watch producer runner dashboard index score)
 
 # apps_build builds each binary in turn, saying which and how long it took, with a line every 15 s
 # while one builds: a first build on a fresh machine compiles every dependency and takes minutes.
 apps_build() {
-	local bins=(score index dashboard runner producer) n=0 start ticker rc
+	local bins=(score index dashboard runner producer watch) n=0 start ticker rc
 	mkdir -p "$STACK_DIR/bin"
 	for b in "${bins[@]}"; do
 		n=$((n + 1))
@@ -65,6 +66,10 @@ apps_start() {
 		--metrics-addr "127.0.0.1:$RUNNER_METRICS_PORT" \
 		"$REPO_DIR/infra/knative/kafkasource-score.yaml" "$REPO_DIR/infra/knative/kafkasource-index.yaml"
 	app_start producer "" "$bin/producer" --brokers "$KAFKA_BROKERS" --rate "$PRODUCER_RATE" --mood "$PRODUCER_MOOD"
+	# The mood-shift check, every minute by its own clock (a PingSource in a cluster); its events
+	# go to the dashboard, which shows a banner while one is recent.
+	PORT=$WATCH_PORT WATCH_EVERY=1m K_SINK="http://127.0.0.1:$DASHBOARD_PORT/api/events" \
+		app_start watch "http://127.0.0.1:$WATCH_PORT/readyz" "$bin/watch"
 	prometheus_start
 }
 
@@ -75,7 +80,7 @@ prometheus_start() {
 	local dir=$STACK_DIR/prometheus obs=$REPO_DIR/infra/observability
 	mkdir -p "$dir/data"
 	sed -e "s/127.0.0.1:8081/127.0.0.1:$SCORE_PORT/" -e "s/127.0.0.1:8082/127.0.0.1:$INDEX_PORT/" \
-		-e "s/127.0.0.1:8080/127.0.0.1:$DASHBOARD_PORT/" -e "s/127.0.0.1:9464/127.0.0.1:$RUNNER_METRICS_PORT/" \
+		-e "s/127.0.0.1:8080/127.0.0.1:$DASHBOARD_PORT/" -e "s/127.0.0.1:9464/127.0.0.1:$RUNNER_METRICS_PORT/" -e "s/127.0.0.1:8083/127.0.0.1:$WATCH_PORT/" \
 		-e "s|- rules.yml|- $obs/rules.yml|" "$obs/prometheus.yml" >"$dir/prometheus.yml"
 	app_start prometheus "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" prometheus \
 		--config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \

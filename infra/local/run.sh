@@ -18,6 +18,7 @@ sentistream is running:
   score          http://127.0.0.1:$SCORE_PORT   (POST events; /metrics)
   index          http://127.0.0.1:$INDEX_PORT   (POST events; /metrics)
   runner         metrics on http://127.0.0.1:$RUNNER_METRICS_PORT/metrics
+  watch          http://127.0.0.1:$WATCH_PORT   (mood-shift check every minute; events to the dashboard)
   Prometheus     http://127.0.0.1:$PROMETHEUS_PORT   (alerts: /alerts; rules in infra/observability)
   producer       $PRODUCER_RATE events/s to topic sentence (PRODUCER_RATE)
   Kafka          $KAFKA_BROKERS   (topics: sentence, sentence-dlq)

@@ -279,9 +279,23 @@
     return true;
   }
 
+  // Mood shift: the watch function's verdict for this minute; a banner while the mood has shifted.
+  async function shift() {
+    const res = await api('api/shift');
+    const banner = $('shift-banner');
+    const v = res.ok && res.body;
+    if (!v || !v.direction) { banner.hidden = true; return res.status !== 0; }
+    const pct = (x) => Math.round(x * 100) + '%';
+    banner.textContent = 'Mood shift (' + v.direction + '): ' + pct(v.current.negative_share) +
+      ' of the last ' + Math.round((Date.parse(v.current.to) - Date.parse(v.current.from)) / 60000) +
+      ' min negative, against ' + pct(v.baseline.negative_share) + ' before (z = ' + v.z.toFixed(1) + ').';
+    banner.hidden = false;
+    return true;
+  }
+
   // The poll loop: all panels at once, then wait refreshMs, so slow answers never pile up.
   async function tick() {
-    const results = await Promise.all([mood(), drivers(), timeline(), latest(), search(), pipeline()]);
+    const results = await Promise.all([mood(), drivers(), timeline(), latest(), search(), pipeline(), shift()]);
     const reachable = results.every(Boolean);
     $('live-dot').className = 'dot ' + (reachable ? 'on' : 'off');
     $('live-text').textContent = reachable ? 'live · updated ' + new Date().toLocaleTimeString('en-GB') : 'dashboard unreachable, retrying…';
