@@ -16,13 +16,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 
 	"github.com/sentistream/sentistream/functions/index"
 	"github.com/sentistream/sentistream/internal/env"
@@ -60,25 +56,14 @@ func readyCheck(ix *esindex.Index, log *slog.Logger) serve.ReadyCheck {
 	}
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "index:", err)
-		os.Exit(1)
-	}
-}
+func main() { serve.Main("index", run) }
 
 // run serves until ctx ends.
 func run(ctx context.Context, getenv env.Getenv, stdout io.Writer) error {
-	scfg, level, err := serve.LoadConfig(getenv)
-	cfg, cerr := loadConfig(getenv)
-	if err := errors.Join(err, cerr); err != nil {
+	scfg, cfg, log, err := serve.Setup(getenv, stdout, loadConfig)
+	if err != nil {
 		return err
 	}
-	log := serve.NewLogger(stdout, level)
-	slog.SetDefault(log)
 	reg := serve.NewRegistry()
 
 	es, err := esindex.NewClient(cfg.es)

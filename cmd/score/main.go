@@ -19,11 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sentistream/sentistream/functions/score"
@@ -51,24 +48,17 @@ func loadConfig(getenv env.Getenv) (config, error) {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "score:", err)
-		os.Exit(1)
-	}
+	serve.Main("score", func(ctx context.Context, getenv env.Getenv, stdout io.Writer) error {
+		return run(ctx, os.Args[1:], getenv, stdout)
+	})
 }
 
 // run serves until ctx ends, or runs the subcommand in args.
 func run(ctx context.Context, args []string, getenv env.Getenv, stdout io.Writer) error {
-	scfg, level, err := serve.LoadConfig(getenv)
-	cfg, cerr := loadConfig(getenv)
-	if err := errors.Join(err, cerr); err != nil {
+	scfg, cfg, log, err := serve.Setup(getenv, stdout, loadConfig)
+	if err != nil {
 		return err
 	}
-	log := serve.NewLogger(stdout, level)
-	slog.SetDefault(log)
 
 	pool, err := pgstore.NewPool(ctx, cfg.db) // connects lazily: start-up never waits for PostgreSQL
 	if err != nil {

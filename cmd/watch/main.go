@@ -29,10 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -90,24 +87,13 @@ func loadConfig(getenv env.Getenv) (config, error) {
 	return c, errors.Join(errs...)
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "watch:", err)
-		os.Exit(1)
-	}
-}
+func main() { serve.Main("watch", run) }
 
 func run(ctx context.Context, getenv env.Getenv, stdout io.Writer) error {
-	scfg, level, err := serve.LoadConfig(getenv)
-	cfg, cerr := loadConfig(getenv)
-	if err := errors.Join(err, cerr); err != nil {
+	scfg, cfg, log, err := serve.Setup(getenv, stdout, loadConfig)
+	if err != nil {
 		return err
 	}
-	log := serve.NewLogger(stdout, level)
-	slog.SetDefault(log)
 
 	cfg.db.MaxConns, cfg.db.ConnectTimeout = 2, time.Second
 	cfg.db.RuntimeParams = map[string]string{
