@@ -31,6 +31,10 @@ type DriversAnswer struct {
 	// Negative and Positive are the drivers of each side, most significant first.
 	Negative []Driver `json:"negative"`
 	Positive []Driver `json:"positive"`
+	// CountProbability is 1 when the terms' counts are exact, and the fraction of the messages
+	// they were counted in when the windows are so busy that they are estimates from a random
+	// sample (about 50,000 messages; see [esindex.DriversQuery]).
+	CountProbability float64 `json:"count_probability"`
 	// TookMillis is Elasticsearch's own time.
 	TookMillis int64 `json:"took_ms"`
 }
@@ -107,7 +111,10 @@ func (d *Dashboard) drivers(ctx context.Context, win time.Duration) (*DriversAns
 	if d.es == nil {
 		return nil, errNotConfigured
 	}
-	to := d.cfg.Now().UTC()
+	// Whole seconds: concurrent polls (of this instance without its cache, or of several
+	// instances) send Elasticsearch the same searches, which its request cache then answers once
+	// until the next refresh.
+	to := d.cfg.Now().UTC().Truncate(time.Second)
 	from := to.Add(-win)
 	a := d.analyzer()
 	got, err := d.es.Drivers(ctx, esindex.DriversQuery{
@@ -122,11 +129,12 @@ func (d *Dashboard) drivers(ctx context.Context, win time.Duration) (*DriversAns
 	out := &DriversAnswer{
 		Window: win.String(), WindowSeconds: win.Seconds(), From: from, To: to,
 		Background: "index", Field: got.Field,
-		Current:    DriverTotals(got.Current),
-		Previous:   DriverTotals(got.Previous),
-		TookMillis: got.Took.Milliseconds(),
-		Negative:   driversOf(got.Negative, got.Current.Negative, got.Previous.Negative),
-		Positive:   driversOf(got.Positive, got.Current.Positive, got.Previous.Positive),
+		Current:          DriverTotals(got.Current),
+		Previous:         DriverTotals(got.Previous),
+		TookMillis:       got.Took.Milliseconds(),
+		CountProbability: got.Probability,
+		Negative:         driversOf(got.Negative, got.Current.Negative, got.Previous.Negative),
+		Positive:         driversOf(got.Positive, got.Current.Positive, got.Previous.Positive),
 	}
 	return out, nil
 }

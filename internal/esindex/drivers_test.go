@@ -71,7 +71,8 @@ func TestDrivers(t *testing.T) {
 			Current: TermCounts{Count: 5, Mentions: 5, Mean: f(-0.56)}, Previous: TermCounts{Count: 1, Mentions: 1, Mean: f(-0.5)}}},
 		Positive: []Driver{{Term: "anc", Score: 1.4, Background: 9, Z: zScore(4, 6, 4, 16),
 			Current: TermCounts{Count: 4, Mentions: 4, Mean: f(0.65)}, Previous: TermCounts{Count: 1, Mentions: 1, Mean: f(0.3)}}},
-		Took: 10 * time.Millisecond,
+		Probability: 1,
+		Took:        10 * time.Millisecond,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Drivers (-want +got):\n%s", diff)
@@ -81,7 +82,7 @@ func TestDrivers(t *testing.T) {
 	if len(bodies) != 2 {
 		t.Fatalf("%d searches, want 2", len(bodies))
 	}
-	for _, want := range []string{`"sampler":{"shard_size":500}`, `"significant_text":{`, `"field":"sentence.drivers"`,
+	for _, want := range []string{`"sampler":{"shard_size":100}`, `"min_doc_count":2`, `"significant_text":{`, `"field":"sentence.drivers"`,
 		`"source_fields":["sentence"]`, `"random_score":{"field":"_seq_no","seed":16}`, `"lt":"2025-04-14T08:15:00Z"`,
 		`"gte":"2025-04-14T08:00:00Z"`, `"sentiment":{"lte":-0.05}`, `"sentiment":{"gte":0.05}`, `zephyr|buds`} {
 		if !strings.Contains(bodies[0], want) {
@@ -99,6 +100,7 @@ func TestDrivers(t *testing.T) {
 				Filters struct {
 					Filters map[string]map[string]map[string]string `json:"filters"`
 				} `json:"filters"`
+				RandomSampler any `json:"random_sampler"`
 			} `json:"terms"`
 		} `json:"aggs"`
 	}
@@ -107,7 +109,10 @@ func TestDrivers(t *testing.T) {
 	}
 	phrases := map[string]string{}
 	for k, q := range counts.Aggs.Terms.Filters.Filters {
-		phrases[k] = q["match_phrase"]["sentence"]
+		phrases[k] = q["term"][DriversField]
+	}
+	if counts.Aggs.Terms.RandomSampler != nil {
+		t.Errorf("counts of a small window are sampled: %s", bodies[1])
 	}
 	if diff := cmp.Diff(map[string]string{"0": "battery life", "1": "case", "2": "anc"}, phrases); diff != "" {
 		t.Errorf("counted terms (-want +got):\n%s", diff)
@@ -130,8 +135,9 @@ func TestDriversOldIndex(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Drivers: %v", err)
 	}
-	if got.Field != "sentence" || !strings.Contains(es.bodies["POST /ix/_search"][0], `"field":"sentence"`) {
-		t.Errorf("Field = %q, search %s; want sentence", got.Field, es.bodies["POST /ix/_search"][0])
+	if got.Field != "sentence" || !strings.Contains(es.bodies["POST /ix/_search"][0], `"field":"sentence"`) ||
+		!strings.Contains(es.bodies["POST /ix/_search"][1], `{"match_phrase":{"sentence":"battery life"}}`) {
+		t.Errorf("Field = %q, searches %s; want sentence, and phrases counted", got.Field, es.bodies["POST /ix/_search"])
 	}
 	_, err = x.Drivers(t.Context(), DriversQuery{From: to.Add(-15 * time.Minute), To: to})
 	if e, ok := errors.AsType[*Error](err); !ok || e.Status != http.StatusNotFound {
@@ -139,6 +145,31 @@ func TestDriversOldIndex(t *testing.T) {
 	}
 	if _, err := x.Drivers(t.Context(), DriversQuery{From: to, To: to}); err == nil {
 		t.Error("Drivers of an empty window = nil error")
+	}
+}
+
+// TestDriversSampledCounts: a window of a million messages is counted in a random sample of
+// about CountSample; the estimates come back scaled, and z is that of the messages counted.
+func TestDriversSampledCounts(t *testing.T) {
+	es := &replayES{answers: map[string][]string{
+		"GET /ix/_mapping/field/sentence.drivers": {"drivers_mapping.json"},
+		"POST /ix/_search":                        {"drivers_candidates_big.json", "drivers_counts_sampled.json"},
+	}}
+	to := time.Date(2025, 4, 14, 8, 15, 0, 0, time.UTC)
+	got, err := New(es, "ix").Drivers(t.Context(), DriversQuery{From: to.Add(-15 * time.Minute), To: to})
+	if err != nil {
+		t.Fatalf("Drivers: %v", err)
+	}
+	if got.Probability != 0.025 {
+		t.Errorf("Probability = %v, want 50000 of 2 × 1,000,000", got.Probability)
+	}
+	if !strings.Contains(es.bodies["POST /ix/_search"][1], `"random_sampler":{"probability":0.025,"seed":16}`) {
+		t.Errorf("counts search %s lacks the random_sampler", es.bodies["POST /ix/_search"][1])
+	}
+	// battery life: 5 of 7 against 0 of 9 (scaled estimates) is z 3.06 among the counted
+	// messages only at full probability; at 2.5% it is 3.06 × √0.025, below the bar.
+	if len(got.Negative) != 0 || len(got.Positive) != 0 {
+		t.Errorf("drivers = %+v / %+v, want none: too few messages counted to be significant", got.Negative, got.Positive)
 	}
 }
 
