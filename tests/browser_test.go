@@ -406,34 +406,7 @@ func TestBrowserDrivers(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 
-	actx, cancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1500),
-	)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-	poll := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
-		}
-	}
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(hs.URL+"/")); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
-
+	bctx, poll := browserOpen(t, chromium, hs.URL+"/")
 	poll("drivers", `document.querySelector('#drivers-negative li[data-term="battery"] .count')?.textContent === '4 · 80.0%' &&
 		document.querySelector('#drivers-positive li[data-term="anc"] .count')?.textContent === '3 · 75.0%'`)
 	terms, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#drivers .term')].map(b => b.textContent)`))
@@ -467,6 +440,98 @@ func TestBrowserDrivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: tests/%s (%d bytes)", out, len(png))
+}
+
+// browserOpen starts a headless Chromium, opens url, and returns the page's context and a poll
+// that waits up to 20 s for a JavaScript condition, failing t with the page's text when it never
+// holds.
+func browserOpen(t *testing.T, chromium, url string) (context.Context, func(what, expr string)) {
+	t.Helper()
+	actx, cancel := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1500),
+	)
+	t.Cleanup(cancel)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	bctx, cancel = context.WithTimeout(bctx, 2*time.Minute)
+	t.Cleanup(cancel)
+	poll := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
+			t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+		}
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	return bctx, poll
+}
+
+// TestBrowserShiftBanner seeds two hours at 35% negative and then a minute at 90%: the page
+// shows the mood-shift banner the watch rule gives (/api/shift), and without that minute it
+// shows none.
+func TestBrowserShiftBanner(t *testing.T) {
+	chromium := browserPath(t)
+	var baseline, burst []browserRow
+	for i := range 600 {
+		c, s := 0.6, "Works great"
+		if i%20 < 7 {
+			c, s = -0.6, "It broke"
+		}
+		baseline = append(baseline, browserRow{11*time.Minute + time.Duration(i)*11*time.Second, c, s})
+	}
+	for i := range 150 {
+		c, s := -0.7, "It broke again"
+		if i%10 == 0 {
+			c, s = 0.5, "Fine"
+		}
+		burst = append(burst, browserRow{time.Minute + time.Duration(i)*100*time.Millisecond, c, s})
+	}
+	for _, tt := range []struct {
+		name    string
+		rows    []browserRow
+		shifted bool
+	}{{"shifted", append(baseline, burst...), true}, {"steady", baseline, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			pool := pgstoretest.Open(t)
+			ix := esindextest.New(t)
+			if err := ix.EnsureTemplate(t.Context()); err != nil {
+				t.Fatalf("EnsureTemplate: %v", err)
+			}
+			browserInsert(t, pool, ix, tt.rows)
+			d, err := dashboard.New(dashboard.Config{Index: ix.Name(), Refresh: 500 * time.Millisecond, CacheTTL: -1},
+				dashboard.Deps{DB: pool, Search: esindextest.Client(t)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := serve.New(serve.Config{}, nil, nil, nil)
+			d.Register(srv)
+			hs := httptest.NewServer(srv)
+			t.Cleanup(hs.Close)
+			bctx, poll := browserOpen(t, chromium, hs.URL+"/")
+			poll("the first refresh", `document.getElementById('mood-count').textContent !== '–'`)
+			if tt.shifted {
+				poll("the banner", `!document.getElementById('shift-banner').hidden &&
+					/^Mood shift \(negative\): 9\d% of the last 10 min negative, against 35% before/.test(document.getElementById('shift-banner').textContent)`)
+				return
+			}
+			time.Sleep(time.Second) // two more refreshes
+			hidden, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.getElementById('shift-banner').hidden`))
+			if err != nil || !hidden {
+				t.Errorf("banner hidden = %v (%v), want hidden without a shift", hidden, err)
+			}
+		})
+	}
 }
 
 // jsString quotes s as a JavaScript string literal.
