@@ -47,8 +47,23 @@ type Counts struct {
 }
 
 // Mood returns the counts of the rows created in [from, mid) (previous) and in [mid, to)
-// (current), read in one query on the created_at index.
+// (current), in one query. The whole minutes of each side come from the per-minute rollup
+// sentences_minute (migration 0002), the partial minutes at the edges from sentences on its
+// created_at index, so a day's window costs a few thousand rollup rows instead of every message
+// (at 1,000,000 rows, a 24 h mood read from sentences took over 1.5 s under 20 clients). Without
+// the rollup, or for sides shorter than three minutes, it reads sentences alone.
 func (s *Store) Mood(ctx context.Context, from, mid, to time.Time) (previous, current Counts, err error) {
+	now := time.Now().UnixNano()
+	if mid.Sub(from) >= 3*time.Minute && to.Sub(mid) >= 3*time.Minute && now >= s.rollupMissingUntil.Load() {
+		previous, current, err = s.moodRollup(ctx, from, mid, to)
+		if !missingRollup(err) {
+			if err != nil {
+				return Counts{}, Counts{}, readErr("mood", err)
+			}
+			return previous, current, nil
+		}
+		s.rollupMissingUntil.Store(now + int64(time.Minute))
+	}
 	err = s.pool.QueryRow(ctx, `
 SELECT count(*) FILTER (WHERE created_at >= $2),
        avg(sentiment) FILTER (WHERE created_at >= $2),
@@ -65,6 +80,52 @@ FROM sentences WHERE created_at >= $1 AND created_at < $3`, from, mid, to).Scan(
 		return Counts{}, Counts{}, readErr("mood", err)
 	}
 	return previous, current, nil
+}
+
+// moodRollup is Mood from the rollup's whole minutes and sentences' partial ones: the minutes
+// [ceil(from), floor(mid)) and [ceil(mid), floor(to)) from sentences_minute, and [from,
+// ceil(from)), [floor(mid), ceil(mid)) and [floor(to), to) from sentences.
+func (s *Store) moodRollup(ctx context.Context, from, mid, to time.Time) (previous, current Counts, err error) {
+	ceil := func(t time.Time) time.Time {
+		if f := t.Truncate(time.Minute); !f.Equal(t) {
+			return f.Add(time.Minute)
+		}
+		return t
+	}
+	var sums [2]*float64
+	var counts [2]Counts
+	rows, err := s.pool.Query(ctx, `
+SELECT side, sum(n)::bigint, sum(s), sum(p)::bigint, sum(ng)::bigint FROM (
+	SELECT (minute >= $2)::int AS side, n, sum_compound AS s, positive AS p, negative AS ng
+	FROM sentences_minute WHERE (minute >= $4 AND minute < $5) OR (minute >= $6 AND minute < $7)
+	UNION ALL
+	SELECT (created_at >= $2)::int, 1, sentiment, (`+sqlPositive+`)::int, (`+sqlNegative+`)::int
+	FROM sentences WHERE (created_at >= $1 AND created_at < $4) OR (created_at >= $5 AND created_at < $6)
+		OR (created_at >= $7 AND created_at < $3)
+) parts GROUP BY side`, from, mid, to, ceil(from), mid.Truncate(time.Minute), ceil(mid), to.Truncate(time.Minute))
+	if err != nil {
+		return Counts{}, Counts{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var side int
+		var c Counts
+		var sum *float64
+		if err := rows.Scan(&side, &c.Count, &sum, &c.Positive, &c.Negative); err != nil {
+			return Counts{}, Counts{}, err
+		}
+		counts[side], sums[side] = c, sum
+	}
+	if err := rows.Err(); err != nil {
+		return Counts{}, Counts{}, err
+	}
+	for i := range counts {
+		if counts[i].Count > 0 && sums[i] != nil {
+			m := *sums[i] / float64(counts[i].Count)
+			counts[i].Mean = &m
+		}
+	}
+	return counts[0], counts[1], nil
 }
 
 // Bucket is the counts of the rows created in one step of a [Store.Timeline], from Start.

@@ -182,3 +182,46 @@ func TestLatestByArrival(t *testing.T) {
 		t.Errorf("Future = %d, %v; want 1", n, err)
 	}
 }
+
+// TestMoodEdges puts rows in each partial minute that Mood reads from sentences (the windows'
+// edges, off the minute) and in whole minutes it reads from the rollup, on both sides of mid.
+func TestMoodEdges(t *testing.T) {
+	pool := pgstoretest.Open(t)
+	s := pgstore.New(pool)
+	to := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour).Add(20 * time.Second) // T+20s, an hour ago
+	mid, from := to.Add(-5*time.Minute), to.Add(-10*time.Minute)
+	rows := []struct {
+		at       time.Time
+		compound float64
+	}{
+		{from.Add(-time.Second), 0.9},      // before the windows
+		{from, 0.5},                        // previous: the partial first minute
+		{from.Add(90 * time.Second), -0.5}, // previous: a whole minute
+		{mid.Add(-5 * time.Second), 0.2},   // previous: mid's partial minute
+		{mid, -0.3},                        // current: mid's partial minute
+		{mid.Add(2 * time.Minute), 0.6},    // current: a whole minute
+		{to.Add(-time.Second), -0.8},       // current: the partial last minute
+		{to, 0.7},                          // after the windows
+	}
+	batch := make([]pgstore.Row, len(rows))
+	for i, r := range rows {
+		batch[i] = pgstore.Row{Record: event.Record{Key: fmt.Sprint("e", i), Sentence: "s", CreatedAt: r.at},
+			Scores: sentiment.Scores{Compound: r.compound, Neu: 1}}
+	}
+	if _, err := s.Insert(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	prev, cur, err := s.Mood(t.Context(), from, mid, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean := func(v float64) *float64 { return &v }
+	want := []pgstore.Counts{
+		{Count: 3, Mean: mean((0.5 - 0.5 + 0.2) / 3), Positive: 2, Negative: 1},
+		{Count: 3, Mean: mean((-0.3 + 0.6 - 0.8) / 3), Positive: 1, Negative: 2},
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) < 1e-9 })
+	if diff := cmp.Diff(want, []pgstore.Counts{prev, cur}, approx); diff != "" {
+		t.Errorf("Mood previous, current (-want +got):\n%s", diff)
+	}
+}
