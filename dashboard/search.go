@@ -19,8 +19,10 @@ const maxQueryLen = 500
 // SearchResult is the answer of /api/search.
 type SearchResult struct {
 	Query string `json:"query"`
-	// Total is the number of matching documents.
-	Total int64 `json:"total"`
+	// Total is the number of matching documents; with TotalAtLeast, a lower bound (the count
+	// stops at esindex.TotalLimit, 10,000).
+	Total        int64 `json:"total"`
+	TotalAtLeast bool  `json:"total_at_least"`
 	// Hits are the best matches, best first (newest by arrival first when the query is empty).
 	Hits []Hit `json:"hits"`
 	// TookMillis is Elasticsearch's own search time.
@@ -131,7 +133,7 @@ func (d *Dashboard) search(ctx context.Context, p searchParams) (*SearchResult, 
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	future := d.futureFrom(d.cfg.Now())
-	out := &SearchResult{Query: p.q, Total: res.Total, TookMillis: res.Took.Milliseconds(), Hits: make([]Hit, 0, len(res.Hits))}
+	out := &SearchResult{Query: p.q, Total: res.Total, TotalAtLeast: res.TotalAtLeast, TookMillis: res.Took.Milliseconds(), Hits: make([]Hit, 0, len(res.Hits))}
 	for _, h := range res.Hits {
 		doc := h.Doc
 		hit := Hit{Key: doc.Key, Compound: ptr(doc.Scores.Compound), Label: doc.Label, CreatedAt: doc.CreatedAt, Future: !doc.CreatedAt.Before(future)}

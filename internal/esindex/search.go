@@ -26,8 +26,10 @@ type Query struct {
 
 // SearchResult is the answer to a [Query].
 type SearchResult struct {
-	// Total is the number of matching documents.
-	Total int64
+	// Total is the number of matching documents, counted up to TotalLimit: past it, Total is
+	// TotalLimit and TotalAtLeast is set.
+	Total        int64
+	TotalAtLeast bool
 	// Hits are the best matches, best first (newest by arrival first for an empty Text).
 	Hits []Hit
 	// Took is Elasticsearch's own search time.
@@ -69,7 +71,8 @@ func (x *Index) Search(ctx context.Context, q Query) (*SearchResult, error) {
 		Took int64 `json:"took"`
 		Hits struct {
 			Total struct {
-				Value int64 `json:"value"`
+				Value    int64  `json:"value"`
+				Relation string `json:"relation"`
 			} `json:"total"`
 			Hits []struct {
 				ID        string              `json:"_id"`
@@ -81,7 +84,7 @@ func (x *Index) Search(ctx context.Context, q Query) (*SearchResult, error) {
 	if _, err := x.call(ctx, http.MethodPost, "/"+x.name+"/_search", url.Values{"ignore_unavailable": {"false"}}, body, &answer, false); err != nil {
 		return nil, err
 	}
-	out := &SearchResult{Total: answer.Hits.Total.Value, Took: time.Duration(answer.Took) * time.Millisecond, Hits: make([]Hit, 0, len(answer.Hits.Hits))}
+	out := &SearchResult{Total: answer.Hits.Total.Value, TotalAtLeast: answer.Hits.Total.Relation == "gte", Took: time.Duration(answer.Took) * time.Millisecond, Hits: make([]Hit, 0, len(answer.Hits.Hits))}
 	for _, h := range answer.Hits.Hits {
 		hit := Hit{Doc: h.Source}
 		if hit.Doc.Key == "" {
@@ -98,6 +101,9 @@ func (x *Index) Search(ctx context.Context, q Query) (*SearchResult, error) {
 	}
 	return out, nil
 }
+
+// TotalLimit is how far Search counts matches exactly.
+const TotalLimit = 10000
 
 // searchBody builds the Elasticsearch request body of q.
 func searchBody(q Query) map[string]any {
@@ -121,8 +127,12 @@ func searchBody(q Query) map[string]any {
 	}
 	boolQ := map[string]any{"filter": filter}
 	body := map[string]any{
-		"size":             size,
-		"track_total_hits": true,
+		"size": size,
+		// Counting every match of a common word in a large index is most of a search's cost;
+		// past TotalLimit the answer says "at least", and Elasticsearch may skip the rest.
+		"track_total_hits": TotalLimit,
+		// A search that would take longer answers with what it found by then.
+		"timeout": "1s",
 	}
 	if q.Text == "" {
 		// Newest by arrival (scored_at), as the dashboard's latest messages: created_at is the

@@ -62,7 +62,7 @@ func TestSearchBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"simple_query_string"`, `"lenient":true`, `"query":"great \"coffee"`, `{"term":{"label":"positive"}}`,
-		`"created_at":{"gte":"2025-04-14T08:00:00Z"}`, `"size":5`, `"track_total_hits":true`} {
+		`"created_at":{"gte":"2025-04-14T08:00:00Z"}`, `"size":5`, `"track_total_hits":10000`, `"timeout":"1s"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("search body %s lacks %s", b, want)
 		}

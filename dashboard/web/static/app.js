@@ -237,7 +237,7 @@
     if (seq !== searchSeq) return true; // a newer search is under way
     if (!status('search', res)) return res.status !== 0;
     const r = res.body;
-    $('search-count').textContent = r.total === 1 ? '1 match' : fmtNum(r.total) + ' matches' + (r.total > r.hits.length ? ', best ' + r.hits.length + ' shown' : '');
+    $('search-count').textContent = r.total === 1 ? '1 match' : fmtNum(r.total) + (r.total_at_least ? '+' : '') + ' matches' + (r.total > r.hits.length ? ', best ' + r.hits.length + ' shown' : '');
     $('search-results').replaceChildren(...r.hits.map((h) => messageItem(h, h.highlight)));
     return true;
   }
