@@ -227,33 +227,7 @@ func browserDashboard(t *testing.T, prefix string) {
 		})
 	}
 
-	actx, cancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1500),
-	)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
-
-	// poll waits until the JavaScript predicate is true, then reports what it was waiting for on
-	// failure together with the page's text.
-	poll := func(what, expr string) {
-		t.Helper()
-		if _, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-			body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
-		}
-	}
+	bctx, poll := browserOpen(t, chromium, pageURL)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector(`+jsString(sel)+`).textContent`))
@@ -263,9 +237,6 @@ func browserDashboard(t *testing.T, prefix string) {
 		return s
 	}
 
-	if _, err := chromedp.Run(bctx, chromedp.Navigate(pageURL)); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[chromedp.Void](`window.__marker = 42`)); err != nil {
 		t.Fatal(err)
 	}

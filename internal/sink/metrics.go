@@ -10,7 +10,7 @@ import (
 
 // Metrics holds a function's series, listed in the package doc. A nil *Metrics records nothing.
 type Metrics struct {
-	events   *prometheus.CounterVec
+	events   map[Outcome]prometheus.Counter // resolved once: no label lookup per event
 	write    prometheus.Histogram
 	compound prometheus.Histogram
 	batch    *batch.Metrics
@@ -20,12 +20,13 @@ type Metrics struct {
 // series included, on reg. Call it once per registry.
 func NewMetrics(reg prometheus.Registerer, function string) *Metrics {
 	labels := prometheus.Labels{"function": function}
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name:        "sentistream_events_total",
+		Help:        "Events handled, by outcome.",
+		ConstLabels: labels,
+	}, []string{"outcome"})
 	m := &Metrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name:        "sentistream_events_total",
-			Help:        "Events handled, by outcome.",
-			ConstLabels: labels,
-		}, []string{"outcome"}),
+		events: make(map[Outcome]prometheus.Counter, len(outcomes)),
 		write: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:        "sentistream_store_write_duration_seconds",
 			Help:        "Duration of each batch write to the store.",
@@ -41,9 +42,9 @@ func NewMetrics(reg prometheus.Registerer, function string) *Metrics {
 		batch: batch.NewMetrics(reg, function),
 	}
 	for _, o := range outcomes {
-		m.events.WithLabelValues(string(o)) // start every outcome at 0 so rate() sees the first one
+		m.events[o] = events.WithLabelValues(string(o)) // every outcome starts at 0, so rate() sees the first one
 	}
-	reg.MustRegister(m.events, m.write, m.compound)
+	reg.MustRegister(events, m.write, m.compound)
 	return m
 }
 
@@ -56,7 +57,7 @@ func (m *Metrics) batchMetrics() *batch.Metrics {
 
 func (m *Metrics) count(o Outcome) {
 	if m != nil {
-		m.events.WithLabelValues(string(o)).Inc()
+		m.events[o].Inc()
 	}
 }
 
