@@ -82,6 +82,7 @@ lint: fmt-check vet ## gofmt, go vet, and golangci-lint when it is installed
 
 fuzz: ## run each fuzz target for 30s
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./internal/event/
+	go test -run '^$$' -fuzz '^FuzzBinaryAttributes$$' -fuzztime 30s ./internal/event/
 	go test -run '^$$' -fuzz '^FuzzScore$$' -fuzztime 30s ./internal/sentiment/
 
 bench: up bench-drain ## the drain report, benchmarks against the local stack, then the end-to-end report, all in reports/

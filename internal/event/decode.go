@@ -93,6 +93,19 @@ func (d *Decoder) Decode(r *http.Request) ([]Item, error) {
 	if rerr != nil {
 		return nil, rerr
 	}
+	if a, ok := binaryAttributes(r.Header, body); ok {
+		rec, derr := d.fromAttributes(a)
+		if derr != nil {
+			return nil, derr
+		}
+		return []Item{{Record: rec}}, nil
+	}
+	return d.decodeWithSDK(r, body)
+}
+
+// decodeWithSDK decodes what [binaryAttributes] does not take: through the SDK for any
+// CloudEvent, else as a raw body.
+func (d *Decoder) decodeWithSDK(r *http.Request, body []byte) ([]Item, error) {
 	// The SDK reads the buffered body, so a body over the limit is told apart above and
 	// the raw paths below see the same bytes.
 	msg := cehttp.NewMessageFromHttpRequest(r)
@@ -106,10 +119,12 @@ func (d *Decoder) Decode(r *http.Request) ([]Item, error) {
 	case binding.EncodingBatch:
 		return d.batch(body)
 	case binding.EncodingBinary, binding.EncodingStructured:
+		guard := guardBinary(r.Header)
 		if enc == binding.EncodingStructured {
-			if derr := guardStructured(body); derr != nil {
-				return nil, derr
-			}
+			guard = guardStructured(body)
+		}
+		if guard != nil {
+			return nil, guard
 		}
 		e, err := binding.ToEvent(r.Context(), msg)
 		if err != nil {
@@ -204,6 +219,15 @@ func guardStructured(raw []byte) *Error {
 	return nil
 }
 
+// guardBinary refuses the binary events that make the SDK's HTTP binding panic (sdk-go v2.16.2,
+// Message.ReadBinary: index out of range) instead of failing: a header named just "Ce-".
+func guardBinary(h http.Header) *Error {
+	if _, ok := h["Ce-"]; ok {
+		return badRequest("Ce-", "invalid CloudEvent")
+	}
+	return nil
+}
+
 // isString reports whether raw, a valid JSON value, is a string.
 func isString(raw json.RawMessage) bool { return len(raw) > 0 && raw[0] == '"' }
 
@@ -221,15 +245,35 @@ func invalidEvent(err error) *Error {
 	return badRequest(field, "invalid CloudEvent")
 }
 
+// attributes are what a record is made from of a valid CloudEvent.
+type attributes struct {
+	id, source, typ string
+	contentType     string // datacontenttype, "" when absent
+	time            time.Time
+	data            []byte
+	// The knativekafkapartition and knativekafkaoffset extensions, nil when absent.
+	partition, offset any
+}
+
 // fromEvent makes a record from a decoded CloudEvent.
 func (d *Decoder) fromEvent(e *ce.Event) (Record, *Error) {
 	if err := e.Validate(); err != nil {
 		return Record{}, invalidEvent(err)
 	}
-	if !jsonMediaType(e.DataContentType()) {
+	ext := e.Extensions()
+	return d.fromAttributes(attributes{
+		id: e.ID(), source: e.Source(), typ: e.Type(), // Source formats a URL on each call
+		contentType: e.DataContentType(), time: e.Time(), data: e.Data(),
+		partition: ext["knativekafkapartition"], offset: ext["knativekafkaoffset"],
+	})
+}
+
+// fromAttributes makes a record from a valid CloudEvent's attributes.
+func (d *Decoder) fromAttributes(a attributes) (Record, *Error) {
+	if !jsonMediaType(a.contentType) {
 		return Record{}, unsupported("datacontenttype", "data content type is not supported")
 	}
-	m, derr := parseObject(e.Data())
+	m, derr := parseObject(a.data)
 	if derr != nil {
 		return Record{}, derr
 	}
@@ -237,15 +281,14 @@ func (d *Decoder) fromEvent(e *ce.Event) (Record, *Error) {
 	if derr != nil {
 		return Record{}, derr
 	}
-	id, source := e.ID(), e.Source() // Source formats a URL on each call
 	rec := Record{
 		Sentence:   p.sentence,
-		CreatedAt:  d.createdAt(p, e.Time()),
-		Provenance: Provenance{EventID: id, EventSource: source},
+		CreatedAt:  d.createdAt(p, a.time),
+		Provenance: Provenance{EventID: a.id, EventSource: a.source},
 	}
-	partition, offset, hasOffset := kafkaExtensions(e)
-	if e.Type() == kafkaEventType {
-		topic, idPartition, idOffset, derr := parseWrapped(source, id)
+	partition, offset, hasOffset := kafkaExtensions(a.partition, a.offset)
+	if a.typ == kafkaEventType {
+		topic, idPartition, idOffset, derr := parseWrapped(a.source, a.id)
 		if derr != nil {
 			return Record{}, derr
 		}
@@ -255,7 +298,7 @@ func (d *Decoder) fromEvent(e *ce.Event) (Record, *Error) {
 			partition, offset, hasOffset = idPartition, idOffset, true
 		}
 	} else {
-		rec.Key, derr = cloudEventKey(source, id)
+		rec.Key, derr = cloudEventKey(a.source, a.id)
 		if derr != nil {
 			return Record{}, derr
 		}
@@ -287,10 +330,9 @@ func parseWrapped(source, id string) (topic string, partition int32, offset int6
 
 // kafkaExtensions reads KafkaSource's knativekafkapartition and knativekafkaoffset
 // extensions. They are provenance only: when absent or unreadable, ok is false.
-func kafkaExtensions(e *ce.Event) (partition int32, offset int64, ok bool) {
-	ext := e.Extensions()
-	p, ok1 := extensionInt(ext["knativekafkapartition"])
-	o, ok2 := extensionInt(ext["knativekafkaoffset"])
+func kafkaExtensions(partitionExt, offsetExt any) (partition int32, offset int64, ok bool) {
+	p, ok1 := extensionInt(partitionExt)
+	o, ok2 := extensionInt(offsetExt)
 	if !ok1 || !ok2 || p > 1<<31-1 {
 		return 0, 0, false
 	}

@@ -400,6 +400,7 @@ var decodeCases = []decodeCase{
 	{name: "binary unknown spec version", sel: forwarded, hdr: map[string]string{"Ce-Specversion": "9.9"}, body: seedBody, wantStatus: 400, wantField: "specversion"},
 	{name: "binary id with control character", sel: forwarded, hdr: map[string]string{"Ce-Id": "a\x01b"}, body: seedBody, wantStatus: 400, wantField: "id"},
 	{name: "binary key too long", sel: forwarded, hdr: map[string]string{"Ce-Id": strings.Repeat("x", 500)}, body: seedBody, wantStatus: 400, wantField: "id"},
+	{name: "binary header Ce- naming nothing", sel: forwarded, hdr: map[string]string{"Ce-": "x"}, body: seedBody, wantStatus: 400, wantField: "Ce-"},
 	{name: "structured not JSON", ct: "application/cloudevents+json", body: `{"specversion":`, wantStatus: 400},
 	{name: "structured missing source", ct: "application/cloudevents+json", body: `{"specversion":"1.0","id":"1","type":"t","data":{"sentence":"x"}}`, wantStatus: 400, wantField: "source"},
 	{name: "structured missing sentence", ct: "application/cloudevents+json", body: `{"specversion":"1.0","id":"1","source":"/a","type":"t","data":{}}`, wantStatus: 422, wantField: "sentence"},
