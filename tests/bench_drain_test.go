@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,6 +95,7 @@ func TestBenchDrain(t *testing.T) {
 	warmFile, drainFile := writeDrainSentences(t, dir, warmRecords, records)
 
 	s := newSystem(t)
+	profiles := drainProfiles(t, s)
 	seedSchema := "seed_bench_" + strings.TrimPrefix(s.schema, "e2e_")
 	if _, err := s.pool.Exec(ctx, "CREATE SCHEMA "+seedSchema+"; CREATE TABLE "+seedSchema+
 		".sentences (id serial, sentence text, sentiment float8, created_at timestamp)"); err != nil {
@@ -149,7 +151,7 @@ func TestBenchDrain(t *testing.T) {
 	produced := produceWith(drainTopic, drainFile, records)
 	t.Logf("backlog: %v", produced)
 
-	pipe := drainPipeline(t, s, root, dir, drainTopic, groups, records)
+	pipe := drainPipeline(t, s, root, dir, drainTopic, groups, records, profiles)
 	prefix := "kafka:" + drainTopic + "/"
 	if err := s.settle(ctx, prefix, records, 2*time.Minute); err != nil {
 		t.Errorf("after the drain: %v", err)
@@ -256,7 +258,7 @@ func writeDrainSources(t *testing.T, root, dir, topic string, groups map[string]
 
 // drainPipeline starts a runner of its own on the backlog's topic, with the system's score and
 // index as sinks, and measures from its start until both sources have every record final.
-func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[string]string, n int) drainResult {
+func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[string]string, n int, profiles *drainProfiler) drainResult {
 	t.Helper()
 	ctx := t.Context()
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -275,7 +277,7 @@ func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[
 			"--brokers", strings.Join(s.brokers, ","),
 			"--sink", "score=" + s.scoreURL, "--sink", "index=" + s.indexURL,
 			"--dlq-topic", s.dlq, "--metrics-addr", metricsAddr,
-		}, writeDrainSources(t, root, dir, topic, groups)...)}
+		}, writeDrainSources(t, root, dir, topic, groups)...), env: profiles.env("runner")}
 	rows := func(runnerPID int) []watched {
 		return []watched{
 			{name: "score", root: s.score.cmd.Process.Pid},
@@ -293,6 +295,7 @@ func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[
 	start := time.Now()
 	runner.start()
 	t.Cleanup(runner.stop)
+	profiles.collect(t)
 	var first time.Time
 	res.doneAt = map[string]time.Duration{}
 	res.outcomes, err = waitDrained(ctx, "http://"+metricsAddr+"/metrics", n, start, func(src string, delivered float64, at time.Time) {
@@ -317,7 +320,94 @@ func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[
 		res.batches[fn] = [2]float64{v[0] - batches0[fn][0], v[1] - batches0[fn][1]}
 	}
 	runner.stop()
+	profiles.wait(t)
 	return res
+}
+
+// drainProfileVar names a folder: when set, the drain writes a CPU profile of score, index and
+// the runner (the first SENTISTREAM_BENCH_PROFILE_SECONDS, default 5, of the drain) into it,
+// for `go tool pprof`.
+const drainProfileVar = "SENTISTREAM_BENCH_PROFILE"
+
+// drainProfiler takes the drain's CPU profiles through each process's PPROF_ADDR. A nil one
+// takes none.
+type drainProfiler struct {
+	t       *testing.T
+	dir     string
+	seconds int
+	addrs   map[string]string // process → its pprof address
+	wg      sync.WaitGroup
+}
+
+// drainProfiles returns nil unless drainProfileVar is set; else it restarts s's functions with
+// a pprof listener each.
+func drainProfiles(t *testing.T, s *system) *drainProfiler {
+	dir := os.Getenv(drainProfileVar)
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &drainProfiler{t: t, dir: dir, seconds: drainEnvInt(t, drainProfileVar+"_SECONDS", 5), addrs: map[string]string{}}
+	for _, fn := range []*proc{s.score, s.index} {
+		fn.stop()
+		fn.env = append(fn.env, p.env(fn.name)...)
+		fn.start()
+	}
+	s.waitReady(s.scoreURL)
+	s.waitReady(s.indexURL)
+	return p
+}
+
+// env returns the PPROF_ADDR setting for process name.
+func (p *drainProfiler) env(name string) []string {
+	if p == nil {
+		return nil
+	}
+	p.addrs[name] = fmt.Sprintf("127.0.0.1:%d", freePort(p.t))
+	return []string{"PPROF_ADDR=" + p.addrs[name]}
+}
+
+// collect starts taking a CPU profile of every process.
+func (p *drainProfiler) collect(t *testing.T) {
+	if p == nil {
+		return
+	}
+	for name, addr := range p.addrs {
+		p.wg.Go(func() {
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, p.seconds)
+			res, err := http.Get(url)
+			for wait := time.Now().Add(3 * time.Second); err != nil && time.Now().Before(wait); {
+				time.Sleep(20 * time.Millisecond) // the runner starts its listener as the drain begins
+				res, err = http.Get(url)
+			}
+			if err != nil {
+				t.Errorf("profile of %s: %v", name, err)
+				return
+			}
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			if err == nil && res.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d: %s", res.StatusCode, b)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(p.dir, name+".pprof"), b, 0o644)
+			}
+			if err != nil {
+				t.Errorf("profile of %s: %v", name, err)
+			}
+		})
+	}
+}
+
+// wait waits for the profiles and says where they are.
+func (p *drainProfiler) wait(t *testing.T) {
+	if p == nil {
+		return
+	}
+	p.wg.Wait()
+	t.Logf("CPU profiles of the drain's first %d s: %s/{score,index,runner}.pprof", p.seconds, p.dir)
 }
 
 // waitDrained polls the runner's /metrics every 100 ms until two sources each have n events

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	ce "github.com/cloudevents/sdk-go/v2/event"
@@ -66,15 +68,40 @@ func binaryAttributes(h http.Header, body []byte) (a attributes, ok bool) {
 	case a.id == "" || a.typ == "":
 		return a, false
 	}
-	u, err := url.Parse(source)
-	if err != nil {
-		return a, false
-	}
-	if a.source = u.String(); strings.TrimSpace(a.source) == "" {
+	var ok2 bool
+	if a.source, ok2 = sourceRef(source); !ok2 || strings.TrimSpace(a.source) == "" {
 		return a, false
 	}
 	a.data = body
 	return a, true
+}
+
+// sourceRefs caches sourceRef's answers for the few sources a deployment sends: one per
+// KafkaSource (and per producer). It stops growing at maxSourceRefs entries.
+var (
+	sourceRefs    sync.Map // string → string; only sources url.Parse takes
+	sourceRefsLen atomic.Int32
+)
+
+const maxSourceRefs = 1024
+
+// sourceRef returns source as the SDK holds it, parsed as a URI reference and formatted again,
+// and whether it parses.
+func sourceRef(source string) (string, bool) {
+	if v, ok := sourceRefs.Load(source); ok {
+		return v.(string), true
+	}
+	u, err := url.Parse(source)
+	if err != nil {
+		return "", false
+	}
+	ref := u.String()
+	if sourceRefsLen.Load() < maxSourceRefs {
+		if _, loaded := sourceRefs.LoadOrStore(source, ref); !loaded {
+			sourceRefsLen.Add(1)
+		}
+	}
+	return ref, true
 }
 
 // extensionName reports whether the SDK's HTTP binding takes the rest of a "Ce-" header's name
@@ -92,7 +119,7 @@ func extensionName(name string) bool {
 		}
 	}
 	for _, attr := range specAttributes {
-		if strings.EqualFold(name, attr) {
+		if len(name) == len(attr) && strings.EqualFold(name, attr) {
 			return false
 		}
 	}

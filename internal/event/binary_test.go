@@ -3,6 +3,7 @@ package event
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -103,4 +104,30 @@ func asError(err error) *Error {
 		return e
 	}
 	return &Error{Status: http.StatusInternalServerError, Reason: err.Error()}
+}
+
+// FuzzParseTime holds parseTime to trying every layout in turn, which it replaced.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{
+		"2025-04-14T08:00:00.123456", "2025-04-14T08:00:00Z", "2025-04-14 08:00:00+02:00", "2025-04-14 08:00:00",
+		"2025-04-14T08:00:00,5", "2025-04-14T08:00:00.5-07:00", "2025-04-14T08:00", "2025-04-14", "0001-01-01T00:00:00Z",
+		"2025-04-14T08:00:00.5z", "2025-04-14t08:00:00Z", "2025-04-14T08:00:00 ", "+2025-04-14T08:00:00",
+	} {
+		f.Add(s)
+	}
+	layouts := []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00", "2006-01-02 15:04:05"}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want time.Time
+		wantOK := false
+		for _, layout := range layouts {
+			if v, err := time.Parse(layout, s); err == nil {
+				want, wantOK = v.UTC(), !v.IsZero()
+				break
+			}
+		}
+		got, ok := parseTime(s)
+		if ok != wantOK || !got.Equal(want) || got.Location() != want.Location() {
+			t.Errorf("parseTime(%q) = %v, %v; every layout in turn gives %v, %v", s, got, ok, want, wantOK)
+		}
+	})
 }
