@@ -1,9 +1,7 @@
 package dashboard_test
 
 import (
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,16 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sentistream/sentistream/dashboard"
-	"github.com/sentistream/sentistream/internal/esindex"
+	"github.com/sentistream/sentistream/internal/benchload"
 	"github.com/sentistream/sentistream/internal/esindex/esindextest"
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
-	"github.com/sentistream/sentistream/internal/sentiment"
 	"github.com/sentistream/sentistream/internal/serve"
 	"github.com/sentistream/sentistream/internal/testenv"
 )
@@ -56,7 +51,12 @@ func BenchmarkDashboardAPI(b *testing.B) {
 	es := esindextest.Client(b)
 	brokers := strings.Split(testenv.KafkaBrokers(b), ",")
 	start := time.Now()
-	benchLoad(b, pool, ix, n)
+	// Rows spread over the last 7 days, into the test's schema (the pool's search_path).
+	if err := benchload.Load(b.Context(), pool, ix, n, benchload.Config{
+		Progress: func(done int, el time.Duration) { b.Logf("loaded %d/%d rows, %v", done, n, el.Round(time.Second)) },
+	}); err != nil {
+		b.Fatal(err)
+	}
 	b.Logf("loaded %d rows into PostgreSQL and Elasticsearch in %v", n, time.Since(start).Round(time.Second))
 
 	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -150,90 +150,4 @@ func benchEndpoint(b *testing.B, client *http.Client, base string, paths []strin
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(len(lats))/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(failed.Load()), "non-200")
-}
-
-var benchWords = struct{ subjects, pos, neg, neu []string }{
-	subjects: []string{"coffee", "service", "delivery", "app", "support", "price", "staff", "update", "checkout", "website"},
-	pos:      []string{"great", "excellent", "lovely", "fast", "friendly", "good", "amazing"},
-	neg:      []string{"terrible", "slow", "awful", "broken", "rude", "bad", "disappointing"},
-	neu:      []string{"okay", "usual", "new", "different", "there", "average", "fine"},
-}
-
-// benchSentence returns a sentence and its compound score.
-func benchSentence(r *rand.Rand) (string, float64) {
-	w := benchWords
-	subj := w.subjects[r.IntN(len(w.subjects))]
-	c := r.Float64()*2 - 1
-	var adj []string
-	switch sentiment.Label(c) {
-	case sentiment.LabelPositive:
-		adj = w.pos
-	case sentiment.LabelNegative:
-		adj = w.neg
-	default:
-		adj = w.neu
-	}
-	return fmt.Sprintf("The %s was %s and the %s %s today #%d", subj, adj[r.IntN(len(adj))],
-		w.subjects[r.IntN(len(w.subjects))], adj[r.IntN(len(adj))], r.IntN(100000)), c
-}
-
-// benchLoad writes n rows spread evenly over the last 7 days to PostgreSQL (COPY) and the same
-// documents to Elasticsearch (concurrent _bulk), then analyzes the table and refreshes the index.
-func benchLoad(b *testing.B, pool *pgxpool.Pool, ix *esindex.Index, n int) {
-	b.Helper()
-	ctx := b.Context()
-	if err := ix.EnsureTemplate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	now := time.Now().UTC()
-	const span = 7 * 24 * time.Hour
-	rows := make([][]any, n)
-	docs := make([]esindex.Doc, n)
-	for i := range n {
-		s, c := benchSentence(r)
-		created := now.Add(-time.Duration(r.Int64N(int64(span))))
-		key := fmt.Sprintf("bench-%d", i)
-		label := sentiment.Label(c)
-		rows[i] = []any{s, c, created, key, 0.0, 1.0, 0.0, label, created}
-		docs[i] = esindex.Doc{Key: key, Sentence: s, CreatedAt: created, Label: label, ScoredAt: created,
-			Scores: sentiment.Scores{Compound: c, Neu: 1}}
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"sentences"},
-			[]string{"sentence", "sentiment", "created_at", "key", "pos", "neu", "neg", "label", "scored_at"},
-			pgx.CopyFromRows(rows)); err != nil {
-			b.Errorf("copy: %v", err)
-			return
-		}
-		if _, err := pool.Exec(ctx, "ANALYZE sentences"); err != nil {
-			b.Errorf("analyze: %v", err)
-		}
-	})
-	const batch, workers = 5000, 3
-	next := make(chan []esindex.Doc)
-	for range workers {
-		wg.Go(func() {
-			for docs := range next {
-				for _, err := range ix.Bulk(ctx, docs) {
-					if err != nil {
-						b.Errorf("bulk: %v", err)
-						return
-					}
-				}
-			}
-		})
-	}
-	for i := 0; i < n; i += batch {
-		next <- docs[i:min(i+batch, n)]
-	}
-	close(next)
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
-	if err := ix.Refresh(ctx); err != nil {
-		b.Fatal(err)
-	}
 }

@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sentistream/sentistream/internal/benchload"
+	"github.com/sentistream/sentistream/internal/esindex"
 )
 
 // benchVar enables TestBenchEndToEnd; `make bench` sets it.
@@ -35,6 +38,30 @@ func benchSeconds(t *testing.T) int {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 5 {
 			t.Fatalf("SENTISTREAM_BENCH_SECONDS=%q: want an integer >= 5", v)
+		}
+	}
+	return n
+}
+
+// preloadVar sets how many documents and rows each latency run's index and table hold before
+// its warm-up (default defaultPreload; 0 means none): a live index holds a few days of a modest
+// stream, and searchable latency depends on its size.
+const preloadVar = "SENTISTREAM_BENCH_PRELOAD"
+
+const (
+	defaultPreload = 500_000
+	// preloadSpan is how far back the preloaded records' created_at goes.
+	preloadSpan = 3 * 24 * time.Hour
+)
+
+// benchPreload returns the number of records to preload (preloadVar).
+func benchPreload(t *testing.T) int {
+	t.Helper()
+	n := defaultPreload
+	if v := os.Getenv(preloadVar); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+			t.Fatalf("%s=%q: want an integer >= 0", preloadVar, v)
 		}
 	}
 	return n
@@ -99,6 +126,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	secs := benchSeconds(t)
+	preload := benchPreload(t)
 	stepSecs := min(20, secs)
 	loadAvg, _ := os.ReadFile("/proc/loadavg")
 	started := time.Now()
@@ -106,7 +134,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	var runs []latencyRun
 	for _, rate := range benchLatencyRates {
 		t.Run(fmt.Sprintf("rate=%d", rate), func(t *testing.T) {
-			runs = append(runs, benchLatency(t, root, rate, time.Duration(secs)*time.Second))
+			runs = append(runs, benchLatency(t, root, rate, time.Duration(secs)*time.Second, preload))
 		})
 	}
 	var steps []rampStep
@@ -114,7 +142,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		steps = benchRamp(t, root, time.Duration(stepSecs)*time.Second)
 	})
 
-	md := benchMarkdown(root, started, strings.TrimSpace(string(loadAvg)), secs, stepSecs, runs, steps)
+	md := benchMarkdown(root, started, strings.TrimSpace(string(loadAvg)), secs, stepSecs, preload, runs, steps)
 	dir := filepath.Join(root, "reports")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -557,9 +585,12 @@ func fmtCPU(m map[string]float64) string {
 	return strings.Join(parts, ", ")
 }
 
-func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyRun {
+func benchLatency(t *testing.T, root string, rate int, d time.Duration, preload int) latencyRun {
 	s := newSystem(t)
 	ctx := t.Context()
+	if preload > 0 {
+		s.preload(t, preload)
+	}
 	benchWarmUp(t, s)
 	p := newBenchProducer(s, "run")
 	procs := benchProcs(s, root)
@@ -665,6 +696,25 @@ func benchLatency(t *testing.T, root string, rate int, d time.Duration) latencyR
 	return out
 }
 
+// preload writes n records (created_at over the last preloadSpan) into the system's table and
+// index, which then get ANALYZE and a refresh but no force-merge, as a live index would. The
+// table is there: newSystem waited for score's /readyz, which answers only once its migrations
+// have run; the index is created here, from the template the index function installs.
+func (s *system) preload(t *testing.T, n int) {
+	t.Helper()
+	start := time.Now()
+	err := benchload.Load(t.Context(), s.pool, esindex.New(s.es, s.esIndex), n, benchload.Config{
+		Schema: s.schema, Span: preloadSpan,
+		Progress: func(done int, el time.Duration) {
+			t.Logf("preload: %d/%d docs, %v", done, n, el.Round(time.Second))
+		},
+	})
+	if err != nil {
+		t.Fatalf("preload: %v", err)
+	}
+	t.Logf("preload: %d documents and rows in %v", n, time.Since(start).Round(100*time.Millisecond))
+}
+
 // benchWarmUp warms s up with records of their own source, kept out of every measurement.
 func benchWarmUp(t *testing.T, s *system) {
 	t.Helper()
@@ -744,7 +794,7 @@ func lagSlope(v []lagSample) float64 {
 }
 
 // benchMarkdown renders the report.
-func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSecs int, runs []latencyRun, steps []rampStep) string {
+func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSecs, preload int, runs []latencyRun, steps []rampStep) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	commit, _ := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
@@ -756,8 +806,14 @@ func benchMarkdown(root string, started time.Time, loadAvg string, secs, stepSec
 	w("- commit: %s\n", strings.TrimSpace(string(commit)))
 	w("- all services on this machine: the local stack (Kafka, PostgreSQL, Elasticsearch) and the score, index\n" +
 		"  and runner binaries as processes, each latency run and the ramp on a fresh topic, schema and index\n")
+	if preload > 0 {
+		w("- index and table preloaded with %d documents (created_at over the last %.0f days, not force-merged) "+
+			"before each latency run; the ramp runs on a fresh, empty system\n", preload, preloadSpan.Hours()/24)
+	} else {
+		w("- fresh (no preload): each latency run and the ramp start on an empty index and table\n")
+	}
 	w("- command: `make bench` (`SENTISTREAM_BENCH_E2E=1 go test -run '^TestBenchEndToEnd$' -v -timeout 60m ./tests/`); "+
-		"SENTISTREAM_BENCH_SECONDS=%d\n\n", secs)
+		"SENTISTREAM_BENCH_SECONDS=%d, %s=%d\n\n", secs, preloadVar, preload)
 
 	w("## Latency, produce → stored and → searchable\n\n")
 	w("Binary-mode CloudEvents, produced at a fixed rate; created_at in the data and the record timestamp are the\n"+
