@@ -95,6 +95,7 @@ func TestBenchDrain(t *testing.T) {
 	warmFile, drainFile := writeDrainSentences(t, dir, warmRecords, records)
 
 	s := newSystem(t)
+	esWarm := warmElasticsearch(t, s, root)
 	profiles := drainProfiles(t, s)
 	seedSchema := "seed_bench_" + strings.TrimPrefix(s.schema, "e2e_")
 	if _, err := s.pool.Exec(ctx, "CREATE SCHEMA "+seedSchema+"; CREATE TABLE "+seedSchema+
@@ -178,7 +179,7 @@ func TestBenchDrain(t *testing.T) {
 	t.Logf("seed: %d rows in %s = %.0f rows/s; ratio %.2f×", records, seed.elapsed.Round(time.Millisecond), seed.rate(),
 		pipe.rate()/seed.rate())
 
-	md := drainMarkdown(root, started, uptimeStart, drainUptime(), records, warmRecords, produced, pipe, seed)
+	md := drainMarkdown(root, started, uptimeStart, drainUptime(), records, warmRecords, esWarm, produced, pipe, seed)
 	out := filepath.Join(root, "reports", "bench-drain.md")
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		t.Fatal(err)
@@ -633,7 +634,7 @@ func drainNum(v float64) string {
 	return s
 }
 
-func drainMarkdown(root string, started time.Time, uptimeStart, uptimeEnd string, n, warm int, produced map[string]any, pipe, seed drainResult) string {
+func drainMarkdown(root string, started time.Time, uptimeStart, uptimeEnd string, n, warm int, esWarm esWarmth, produced map[string]any, pipe, seed drainResult) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	commit, _ := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
@@ -683,7 +684,9 @@ func drainMarkdown(root string, started time.Time, uptimeStart, uptimeEnd string
 	w("- **Warm-up**: score, index and the Elasticsearch index and PostgreSQL schema they write are the ones measured; "+
 		"%s other records of the generator went through them first (produced the same way, on a topic of their own, "+
 		"delivered by a runner of their own, which is then stopped), and through the seed's consumer into its table, "+
-		"emptied afterwards. Nothing of the warm-up is counted.\n", drainNum(float64(warm)))
+		"emptied afterwards. Before that, Elasticsearch's JIT was warmed on a scratch index (bulks of %d generated "+
+		"documents, in rounds of %s, until two pairs of rounds cost within %.0f%% of each other): %s. Nothing of the warm-up is counted.\n",
+		drainNum(float64(warm)), esWarmBulk, drainNum(esWarmRound), esWarmSteady*100, esWarm)
 	w("- **Pipeline**: a fresh runner (`cmd/runner`) on infra/knative's two KafkaSource manifests with only the topic " +
 		"and the consumer groups replaced (fresh groups, `initialOffset: earliest`), delivering to score and index. " +
 		"Timed from the runner's start to both sources having every record final, by polling its /metrics " +

@@ -94,6 +94,56 @@ func BenchmarkAnalyzerCPU(b *testing.B) {
 	}
 }
 
+// BenchmarkBulkSizeCPU measures Elasticsearch's own CPU per document against the size of the
+// bulks the index function sends (create, _id = key, the template's settings: a refresh every
+// second and a translog fsync per request), on a fresh index per size: after a warm-up of 5,000
+// documents, 30,000 documents in bulks of each size, one bulk at a time. The function's bulks
+// are as large as the events in flight let them be (the runner's 50 per consumer), so this is
+// what more partitions and consumers would buy. Run it on a quiet machine against a node
+// nothing else uses, whose JIT is warm (a run before the measured one):
+//
+//	go test -run '^$' -bench BulkSizeCPU -benchtime 1x ./internal/esindex/
+func BenchmarkBulkSizeCPU(b *testing.B) {
+	es := esindextest.Client(b)
+	a := sentiment.New()
+	var scored []esindex.Doc
+	for i, s := range corpus(b) {
+		rec := event.Record{Key: fmt.Sprint(i), Sentence: s, CreatedAt: time.Date(2025, 4, 14, 8, 0, 0, 0, time.UTC)}
+		scored = append(scored, esindex.NewDoc(rec, a.Score(s), rec.CreatedAt))
+	}
+	const warm, measured = 5000, 30000
+	for _, size := range []int{25, 50, 75, 150, 300, 600} {
+		b.Run(fmt.Sprintf("bulk=%d", size), func(b *testing.B) {
+			x := esindex.New(es, esindextest.Name(b))
+			b.Cleanup(func() { esindextest.Remove(b, es, x.Name()) })
+			next := 0
+			write := func(n int) {
+				docs := make([]esindex.Doc, size)
+				for written := 0; written < n; written += size {
+					for i := range docs {
+						docs[i] = scored[next%len(scored)]
+						docs[i].Key = fmt.Sprintf("k%d", next)
+						next++
+					}
+					for _, err := range x.Bulk(b.Context(), docs) {
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			for b.Loop() {
+				write(warm)
+				before, start := nodeCPUMillis(b, es), time.Now()
+				write(measured)
+				cpu, wall := nodeCPUMillis(b, es)-before, time.Since(start)
+				b.ReportMetric(float64(cpu)*1000/measured, "es-cpu-µs/doc")
+				b.ReportMetric(float64(wall.Microseconds())/float64(measured/size), "µs/bulk")
+			}
+		})
+	}
+}
+
 // nodeCPUMillis returns the CPU time the Elasticsearch process has used, in milliseconds.
 func nodeCPUMillis(b *testing.B, es esindex.Transport) int64 {
 	var stats struct {
