@@ -713,6 +713,40 @@ func (s *system) preload(t *testing.T, n int) {
 		t.Fatalf("preload: %v", err)
 	}
 	t.Logf("preload: %d documents and rows in %v", n, time.Since(start).Round(100*time.Millisecond))
+	s.waitMerges(t, time.Minute)
+}
+
+// waitMerges waits until the index has run no merge for two polls in a row, a second apart,
+// so that a run after a preload measures an index in its steady state rather than the merges
+// a bulk load of minutes' worth of documents sets off; within timeout, else it says so.
+func (s *system) waitMerges(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	start, quiet := time.Now(), 0
+	for quiet < 2 {
+		if time.Since(start) > timeout {
+			t.Logf("preload: merges still running after %v; measuring anyway", timeout)
+			return
+		}
+		time.Sleep(time.Second)
+		var stats struct {
+			All struct {
+				Primaries struct {
+					Merges struct {
+						Current int `json:"current"`
+					} `json:"merges"`
+				} `json:"primaries"`
+			} `json:"_all"`
+		}
+		if err := esRequest(t.Context(), s.es, http.MethodGet, "/"+s.esIndex+"/_stats/merge", nil, &stats); err != nil {
+			t.Fatalf("merge stats: %v", err)
+		}
+		if stats.All.Primaries.Merges.Current == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	t.Logf("preload: merges done %v after the load", time.Since(start).Round(time.Second))
 }
 
 // benchWarmUp warms s up with records of their own source, kept out of every measurement.

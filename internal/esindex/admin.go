@@ -128,7 +128,7 @@ func (x *Index) CreateFresh(ctx context.Context, name string) (*Index, error) {
 // document is searchable.
 func (x *Index) FinishFresh(ctx context.Context) error {
 	body, _ := json.Marshal(map[string]any{"index": map[string]any{
-		"refresh_interval": "1s", "number_of_replicas": nil, "translog.durability": nil,
+		"refresh_interval": RefreshInterval, "number_of_replicas": nil, "translog.durability": nil,
 	}})
 	if _, err := x.call(ctx, http.MethodPut, "/"+x.name+"/_settings", nil, body, nil, false); err != nil {
 		return err

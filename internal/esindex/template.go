@@ -107,11 +107,15 @@ func Settings(analyzer string) map[string]any {
 	return map[string]any{
 		"index": map[string]any{
 			"number_of_shards": 1,
-			"refresh_interval": "1s",
+			"refresh_interval": RefreshInterval,
 		},
 		"analysis": map[string]any{"filter": filters, "analyzer": analyzers},
 	}
 }
+
+// RefreshInterval is how often the index makes what was written searchable; the package doc
+// says why this value.
+const RefreshInterval = "500ms"
 
 // templatePriority puts the template above Elasticsearch's built-in ones (priority 100).
 const templatePriority = 200
