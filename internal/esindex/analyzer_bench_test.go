@@ -39,14 +39,7 @@ var hunspellSettings = func() map[string]any {
 //	go test -run '^$' -bench AnalyzerCPU -benchtime 300x ./internal/esindex/
 func BenchmarkAnalyzerCPU(b *testing.B) {
 	es := esindextest.Client(b)
-	// Scored once up front, so that each bulk's wall time, over which the node's idle CPU also
-	// counts, is mostly Elasticsearch's work.
-	a := sentiment.New()
-	var scored []esindex.Doc
-	for i, s := range corpus(b) {
-		rec := event.Record{Key: fmt.Sprint(i), Sentence: s, CreatedAt: time.Date(2025, 4, 14, 8, 0, 0, 0, time.UTC)}
-		scored = append(scored, esindex.NewDoc(rec, a.Score(s), rec.CreatedAt))
-	}
+	scored := scoredCorpus(b)
 	variants := []struct {
 		name     string
 		analyzer string
@@ -68,11 +61,7 @@ func BenchmarkAnalyzerCPU(b *testing.B) {
 			next := 0
 			docs := make([]esindex.Doc, 100)
 			bulk := func() {
-				for i := range docs {
-					docs[i] = scored[next%len(scored)]
-					docs[i].Key = fmt.Sprintf("k%d", next)
-					next++
-				}
+				next = fillDocs(docs, scored, next)
 				for _, err := range x.Put(b.Context(), docs) {
 					if err != nil {
 						b.Fatal(err)
@@ -105,12 +94,7 @@ func BenchmarkAnalyzerCPU(b *testing.B) {
 //	go test -run '^$' -bench BulkSizeCPU -benchtime 1x ./internal/esindex/
 func BenchmarkBulkSizeCPU(b *testing.B) {
 	es := esindextest.Client(b)
-	a := sentiment.New()
-	var scored []esindex.Doc
-	for i, s := range corpus(b) {
-		rec := event.Record{Key: fmt.Sprint(i), Sentence: s, CreatedAt: time.Date(2025, 4, 14, 8, 0, 0, 0, time.UTC)}
-		scored = append(scored, esindex.NewDoc(rec, a.Score(s), rec.CreatedAt))
-	}
+	scored := scoredCorpus(b)
 	const warm, measured = 5000, 30000
 	for _, size := range []int{25, 50, 75, 150, 300, 600} {
 		b.Run(fmt.Sprintf("bulk=%d", size), func(b *testing.B) {
@@ -120,11 +104,7 @@ func BenchmarkBulkSizeCPU(b *testing.B) {
 			write := func(n int) {
 				docs := make([]esindex.Doc, size)
 				for written := 0; written < n; written += size {
-					for i := range docs {
-						docs[i] = scored[next%len(scored)]
-						docs[i].Key = fmt.Sprintf("k%d", next)
-						next++
-					}
+					next = fillDocs(docs, scored, next)
 					for _, err := range x.Bulk(b.Context(), docs) {
 						if err != nil {
 							b.Fatal(err)
@@ -163,6 +143,29 @@ func nodeCPUMillis(b *testing.B, es esindex.Transport) int64 {
 	}
 	b.Fatal("node stats name no node")
 	return 0
+}
+
+// scoredCorpus returns the corpus as documents, scored once up front so that each bulk's wall
+// time, over which the node's idle CPU also counts, is mostly Elasticsearch's work.
+func scoredCorpus(b *testing.B) []esindex.Doc {
+	a := sentiment.New()
+	var scored []esindex.Doc
+	for i, s := range corpus(b) {
+		rec := event.Record{Key: fmt.Sprint(i), Sentence: s, CreatedAt: time.Date(2025, 4, 14, 8, 0, 0, 0, time.UTC)}
+		scored = append(scored, esindex.NewDoc(rec, a.Score(s), rec.CreatedAt))
+	}
+	return scored
+}
+
+// fillDocs fills docs with scored's documents in turn from the next-th on, each under a key of
+// its own, and returns the next one's number.
+func fillDocs(docs, scored []esindex.Doc, next int) int {
+	for i := range docs {
+		docs[i] = scored[next%len(scored)]
+		docs[i].Key = fmt.Sprintf("k%d", next)
+		next++
+	}
+	return next
 }
 
 // corpus returns the sentiment package's test sentences: real review-like text.
