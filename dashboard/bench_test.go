@@ -18,6 +18,7 @@ import (
 
 	"github.com/sentistream/sentistream/dashboard"
 	"github.com/sentistream/sentistream/internal/benchload"
+	"github.com/sentistream/sentistream/internal/esindex"
 	"github.com/sentistream/sentistream/internal/esindex/esindextest"
 	"github.com/sentistream/sentistream/internal/pgstore/pgstoretest"
 	"github.com/sentistream/sentistream/internal/serve"
@@ -32,10 +33,18 @@ const benchClients = 20
 
 // BenchmarkDashboardAPI loads rows spread over the last 7 days into a fresh PostgreSQL schema and
 // Elasticsearch index, then measures each endpoint with benchClients concurrent clients over real
-// HTTP, with the production cache (1 s, warmed by one request) and without it (every request
-// queries, as the first request of a new instance does). Each b.Loop
-// iteration is one round of benchClients concurrent requests; it reports p50 and p99 in ms and the
-// number of answers other than 200 (503 when a query outlives QUERY_TIMEOUT).
+// HTTP, in three variants:
+//
+//   - cache=1s: the production cache (1 s), warmed by one request: what polling screens meet.
+//   - cold: a new dashboard with the production cache before each round, so every round is the
+//     first of a freshly started instance (scale from zero): the clients' identical requests
+//     share one query. Elasticsearch's request cache is emptied too; the clients (PostgreSQL
+//     pool, Elasticsearch, Kafka) stay connected.
+//   - cache=off: no cache, so each of the clients' requests runs its own queries: the worst case,
+//     as if every client asked something different.
+//
+// Each b.Loop iteration is one round of benchClients concurrent requests; it reports p50 and p99
+// in ms and the number of answers other than 200 (503 when a query outlives QUERY_TIMEOUT).
 //
 //	SENTISTREAM_BENCH_ROWS=1000000 go test -run '^$' -bench DashboardAPI -benchtime 50x ./dashboard/
 func BenchmarkDashboardAPI(b *testing.B) {
@@ -69,38 +78,83 @@ func BenchmarkDashboardAPI(b *testing.B) {
 		"/api/latest?limit=30", "/api/search?q=coffee&size=20", "/api/search?q=service+slow&label=negative&range=24h",
 		"/api/pipeline", "/api/drivers?window=5m", "/api/drivers?window=24h",
 	}
-	for _, cache := range []time.Duration{time.Second, -1} {
-		d, err := dashboard.New(dashboard.Config{Index: ix.Name(), CacheTTL: cache}, dashboard.Deps{
-			DB: pool, Search: es, Kafka: kadm.NewClient(kcl), DeadLetters: dashboard.NewDeadLetterReader(kgo.SeedBrokers(brokers...)),
-		}, nil)
+	deps := dashboard.Deps{
+		DB: pool, Search: es, Kafka: kadm.NewClient(kcl), DeadLetters: dashboard.NewDeadLetterReader(kgo.SeedBrokers(brokers...)),
+	}
+	newServer := func(cache time.Duration) *serve.Server {
+		d, err := dashboard.New(dashboard.Config{Index: ix.Name(), CacheTTL: cache}, deps, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		srv := serve.New(serve.Config{}, nil, nil, nil)
 		d.Register(srv)
-		hs := httptest.NewServer(srv)
+		return srv
+	}
+	variants := []struct {
+		name  string
+		cache time.Duration
+		// cold builds a new dashboard, with an empty cache, before each round, and empties
+		// Elasticsearch's request cache: a new instance's drivers and counts end at a second no
+		// one asked about yet, and under live indexing each refresh empties that cache anyway.
+		cold bool
+	}{
+		{"cache=1s", time.Second, false},
+		{"cache=off", -1, false},
+		{"cold", time.Second, true}, // cmd/dashboard's CACHE_TTL default
+	}
+	for _, v := range variants {
+		// One server per variant; a cold round swaps a new dashboard in behind it.
+		var current atomic.Pointer[serve.Server]
+		current.Store(newServer(v.cache))
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			current.Load().ServeHTTP(w, r)
+		}))
 		b.Cleanup(hs.Close)
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients * 2}, Timeout: 10 * time.Second}
-		name := "cache=1s"
-		if cache < 0 {
-			name = "cache=off"
+		var newRound func()
+		if v.cold {
+			newRound = func() {
+				clearRequestCache(b, es, ix.Name())
+				current.Store(newServer(v.cache))
+			}
 		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients * 2}, Timeout: 10 * time.Second}
 		for _, p := range paths {
-			b.Run(name+"/"+strings.TrimPrefix(p, "/api/"), func(b *testing.B) {
-				benchEndpoint(b, client, hs.URL, []string{p})
+			b.Run(v.name+"/"+strings.TrimPrefix(p, "/api/"), func(b *testing.B) {
+				benchEndpoint(b, client, hs.URL, newRound, []string{p})
 			})
 		}
-		// A page load: the HTML and its assets, then the five panels' first data, as the page does.
-		b.Run(name+"/page-load", func(b *testing.B) {
-			benchEndpoint(b, client, hs.URL, []string{"/", "/static/app.js", "/static/app.css",
-				"/api/mood?window=5m", "/api/drivers?window=5m", "/api/timeline?range=1h", "/api/latest?limit=30", "/api/pipeline"})
+		// A page load: the HTML and its assets, then the panels' first data, as the page's first
+		// tick asks for it (search asks nothing until there is a query, a label or a range).
+		b.Run(v.name+"/page-load", func(b *testing.B) {
+			benchEndpoint(b, client, hs.URL, newRound, []string{"/", "/static/app.js", "/static/app.css",
+				"/api/mood?window=5m", "/api/drivers?window=5m", "/api/timeline?range=1h", "/api/latest?limit=30", "/api/pipeline",
+				"/api/shift"})
 		})
 	}
 }
 
+// clearRequestCache empties Elasticsearch's shard request cache of index, which answers a repeated
+// size-0 search (drivers, counts) until the next refresh.
+func clearRequestCache(b *testing.B, es esindex.Transport, index string) {
+	req, err := http.NewRequestWithContext(b.Context(), http.MethodPost, "/"+index+"/_cache/clear?request=true", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := es.Perform(req)
+	if err != nil {
+		b.Fatalf("clear request cache: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b.Fatalf("clear request cache: %s", res.Status)
+	}
+}
+
 // benchEndpoint runs rounds of benchClients concurrent clients, each fetching paths (the first
-// alone, the rest concurrently), and reports latency percentiles.
-func benchEndpoint(b *testing.B, client *http.Client, base string, paths []string) {
+// alone, the rest concurrently), and reports latency percentiles. newRound, when not nil, runs
+// before each round.
+func benchEndpoint(b *testing.B, client *http.Client, base string, newRound func(), paths []string) {
 	var (
 		mu     sync.Mutex
 		lats   []time.Duration
@@ -124,6 +178,9 @@ func benchEndpoint(b *testing.B, client *http.Client, base string, paths []strin
 		fetch(p)
 	}
 	for b.Loop() {
+		if newRound != nil {
+			newRound()
+		}
 		var wg sync.WaitGroup
 		for range benchClients {
 			wg.Go(func() {
