@@ -3,6 +3,9 @@ package kafkasource
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -11,20 +14,71 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// fakeAdmin answers with canned lags and offsets.
+// fakeAdmin answers with canned groups, commits and offsets, and records the groups of each
+// group request.
 type fakeAdmin struct {
-	lags         kadm.DescribedGroupLags
+	groups       kadm.DescribedGroups
+	commits      map[string]kadm.OffsetResponses
+	fetchErrs    map[string]error
 	starts, ends kadm.ListedOffsets
+
+	mu       sync.Mutex
+	asked    [][]string // the groups of each DescribeGroups and FetchOffsets
+	listings [][]string // the topics of each ListStartOffsets and ListEndOffsets
 }
 
-func (f fakeAdmin) Lag(context.Context, ...string) (kadm.DescribedGroupLags, error) {
-	return f.lags, nil
+func (f *fakeAdmin) record(to *[][]string, names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	*to = append(*to, names)
 }
-func (f fakeAdmin) ListStartOffsets(context.Context, ...string) (kadm.ListedOffsets, error) {
-	return f.starts, nil
+
+func (f *fakeAdmin) DescribeGroups(_ context.Context, groups ...string) (kadm.DescribedGroups, error) {
+	f.record(&f.asked, groups...)
+	out := kadm.DescribedGroups{}
+	for _, g := range groups {
+		if dg, ok := f.groups[g]; ok {
+			out[g] = dg
+		}
+	}
+	return out, nil
 }
-func (f fakeAdmin) ListEndOffsets(context.Context, ...string) (kadm.ListedOffsets, error) {
-	return f.ends, nil
+
+func (f *fakeAdmin) FetchOffsets(_ context.Context, group string) (kadm.OffsetResponses, error) {
+	f.record(&f.asked, group)
+	if err := f.fetchErrs[group]; err != nil {
+		return nil, err
+	}
+	return f.commits[group], nil
+}
+
+func (f *fakeAdmin) ListStartOffsets(_ context.Context, topics ...string) (kadm.ListedOffsets, error) {
+	f.record(&f.listings, topics...)
+	return only(f.starts, topics), nil
+}
+
+func (f *fakeAdmin) ListEndOffsets(_ context.Context, topics ...string) (kadm.ListedOffsets, error) {
+	f.record(&f.listings, topics...)
+	return only(f.ends, topics), nil
+}
+
+// only returns the offsets of topics in lo, as a listing of those topics would.
+func only(lo kadm.ListedOffsets, topics []string) kadm.ListedOffsets {
+	out := kadm.ListedOffsets{}
+	for _, t := range topics {
+		if ps, ok := lo[t]; ok {
+			out[t] = ps
+		}
+	}
+	return out
+}
+
+func commits(topic string, byPartition map[int32]int64) kadm.OffsetResponses {
+	rs := kadm.OffsetResponses{topic: {}}
+	for p, at := range byPartition {
+		rs[topic][p] = kadm.OffsetResponse{Offset: kadm.Offset{Topic: topic, Partition: p, At: at}}
+	}
+	return rs
 }
 
 func offsets(topic string, byPartition ...int64) kadm.ListedOffsets {
@@ -36,35 +90,71 @@ func offsets(topic string, byPartition ...int64) kadm.ListedOffsets {
 }
 
 func TestReadLag(t *testing.T) {
-	adm := fakeAdmin{
-		ends: offsets("t", 4, 2),
-		lags: kadm.DescribedGroupLags{
-			"busy": {Group: "busy", State: "Stable", Members: make([]kadm.DescribedGroupMember, 2), Lag: kadm.GroupLag{"t": {
-				1: {Topic: "t", Partition: 1, Commit: kadm.Offset{At: -1}, End: kadm.ListedOffset{Offset: 2}, Lag: 2},
-				0: {Topic: "t", Partition: 0, Commit: kadm.Offset{At: 5}, End: kadm.ListedOffset{Offset: 4}, Lag: -1},
-			}}},
-			"new":    {Group: "new", State: "Empty"},
-			"gone":   {Group: "gone", State: "Dead", DescribeErr: kerr.GroupIDNotFound},
-			"broken": {Group: "broken", DescribeErr: errors.New("coordinator not available")},
+	ends, starts := offsets("t", 4, 2), offsets("t", 0, 1)
+	maps.Copy(ends, offsets("u", 10))
+	maps.Copy(starts, offsets("u", 0))
+	adm := &fakeAdmin{
+		ends: ends, starts: starts,
+		groups: kadm.DescribedGroups{
+			"busy":      {Group: "busy", State: "Stable", Members: make([]kadm.DescribedGroupMember, 2)},
+			"elsewhere": {Group: "elsewhere", State: "Empty"},
+			"new":       {Group: "new", State: "Empty"},
+			"gone":      {Group: "gone", State: "Dead", Err: kerr.GroupIDNotFound},
+			"dead":      {Group: "dead", State: "Dead"},
+			"broken":    {Group: "broken", Err: errors.New("coordinator not available")},
+			"unfetched": {Group: "unfetched", State: "Stable"},
 		},
+		commits: map[string]kadm.OffsetResponses{
+			"busy":      commits("t", map[int32]int64{0: 5}),
+			"elsewhere": commits("u", map[int32]int64{0: 7}),
+		},
+		fetchErrs: map[string]error{"dead": kerr.GroupIDNotFound, "unfetched": kerr.CoordinatorNotAvailable},
 	}
-	got, err := ReadLag(t.Context(), adm, "t", "busy", "new", "gone", "broken", "unknown")
+	names := []string{"busy", "elsewhere", "new", "gone", "dead", "broken", "unfetched", "unknown"}
+	got, err := ReadLag(t.Context(), adm, "t", names...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fromEnd := []PartitionLag{{Topic: "t", Partition: 0, Committed: -1, End: 4}, {Topic: "t", Partition: 1, Committed: -1, End: 2}}
 	want := &TopicLag{End: 6, Groups: []GroupLag{
-		{Group: "busy", State: "Stable", Members: 2, Lag: 2, Partitions: []PartitionLag{
-			{Topic: "t", Partition: 0, Committed: 5, End: 4}, {Topic: "t", Partition: 1, Committed: -1, End: 2, Lag: 2}}},
+		// Partition 0 committed past its end: no lag; partition 1 uncommitted: lagging from its start.
+		{Group: "busy", State: "Stable", Members: 2, Lag: 1, Partitions: []PartitionLag{
+			{Topic: "t", Partition: 0, Committed: 5, End: 4}, {Topic: "t", Partition: 1, Committed: -1, End: 2, Lag: 1}}},
+		{Group: "elsewhere", State: "Empty", Lag: 3, Partitions: []PartitionLag{{Topic: "u", Partition: 0, Committed: 7, End: 10, Lag: 3}}},
 		{Group: "new", State: "Empty", Partitions: fromEnd},
 		{Group: "gone", State: "Dead", Partitions: fromEnd},
+		{Group: "dead", State: "Dead", Partitions: fromEnd},
 		{Group: "broken", Err: errors.New("any")},
+		{Group: "unfetched", Err: errors.New("any")},
 		{Group: "unknown", Err: errors.New("any")},
 	}}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) })); diff != "" {
 		t.Errorf("ReadLag (-want +got):\n%s", diff)
 	}
+	for _, a := range adm.asked {
+		if len(a) != 1 {
+			t.Errorf("ReadLag asked for groups %v in one request, want one group per request", a)
+		}
+	}
+	// t's end offsets are listed once for every group; then the start offsets of t (busy has a
+	// partition without a commit) and of u, and the end offsets of u (elsewhere committed to it).
+	slices.SortFunc(adm.listings, slices.Compare)
+	if diff := cmp.Diff([][]string{{"t"}, {"t", "u"}, {"u"}}, adm.listings); diff != "" {
+		t.Errorf("ReadLag listed offsets of (-want +got):\n%s", diff)
+	}
 
+	// A group committed on every partition of topic needs no start offsets: one listing in all.
+	adm.commits["busy"] = commits("t", map[int32]int64{0: 3, 1: 2})
+	adm.listings = nil
+	got, err = ReadLag(t.Context(), adm, "t", "busy", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Groups[0].Lag != 1 || len(adm.listings) != 1 {
+		t.Errorf("ReadLag of a group committed everywhere = lag %d with listings %v; want lag 1 and one listing", got.Groups[0].Lag, adm.listings)
+	}
+
+	adm.ends = offsets("t", 4, 2)
 	adm.ends["t"][1] = kadm.ListedOffset{Topic: "t", Partition: 1, Offset: -1, Err: kerr.NotLeaderForPartition}
 	if got, err := ReadLag(t.Context(), adm, "t", "new"); err != nil || got.End != -1 || len(got.Groups[0].Partitions) != 1 {
 		t.Errorf("ReadLag with a partition unlisted = %+v, %v; want End -1 and the listed partition only", got, err)
@@ -72,7 +162,7 @@ func TestReadLag(t *testing.T) {
 }
 
 func TestListOffsets(t *testing.T) {
-	adm := fakeAdmin{starts: offsets("t", 1, 0), ends: offsets("t", 4, 2)}
+	adm := &fakeAdmin{starts: offsets("t", 1, 0), ends: offsets("t", 4, 2)}
 	start, end, err := ListOffsets(t.Context(), adm, "t")
 	if err != nil {
 		t.Fatal(err)
