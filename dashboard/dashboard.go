@@ -196,7 +196,8 @@ type Dashboard struct {
 	cache  *cache
 	rate   *rateMeter
 	dlq    *deadLetterCache
-	// analyzer scores candidate drivers; built by the first drivers request.
+	// analyzer scores candidate drivers; New starts building it (~10 ms) in the background, so
+	// that a new instance's first drivers request does not wait for it after its search.
 	analyzer func() *sentiment.Analyzer
 	watch    *watch.Watcher // nil when deps.DB is
 	events   shiftEvents
@@ -229,6 +230,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Dashboard, error) {
 		dlq:      &deadLetterCache{},
 		analyzer: sync.OnceValue(sentiment.New),
 	}
+	go d.analyzer()
 	if deps.DB != nil {
 		d.pg = pgstore.New(deps.DB)
 		d.watch = watch.New(cfg.Watch, d.pg)

@@ -116,16 +116,12 @@ func (d *Dashboard) drivers(ctx context.Context, win time.Duration) (*DriversAns
 	// until the next refresh.
 	to := d.cfg.Now().UTC().Truncate(time.Second)
 	from := to.Add(-win)
-	// The first request of an instance builds the analyzer (~10 ms) while Elasticsearch answers
-	// the first search, rather than after it: the goroutine ends when the analyzer is built.
-	go d.analyzer()
+	a := d.analyzer()
 	got, err := d.es.Drivers(ctx, esindex.DriversQuery{
 		From: from, To: to, Exclude: d.cfg.ProductNames,
 		// A word that carries the sentiment itself ("terrible", "love") says how people feel,
 		// not why: only terms VADER scores neutral on their own are listed.
-		Keep: func(term string) bool {
-			return sentiment.Label(d.analyzer().Score(term).Compound) == sentiment.LabelNeutral
-		},
+		Keep: func(term string) bool { return sentiment.Label(a.Score(term).Compound) == sentiment.LabelNeutral },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drivers: %w", err)

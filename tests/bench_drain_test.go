@@ -296,7 +296,7 @@ func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[
 	start := time.Now()
 	runner.start()
 	t.Cleanup(runner.stop)
-	profiles.collect(t)
+	profiles.collect()
 	var first time.Time
 	res.doneAt = map[string]time.Duration{}
 	res.outcomes, err = waitDrained(ctx, "http://"+metricsAddr+"/metrics", n, start, func(src string, delivered float64, at time.Time) {
@@ -320,8 +320,8 @@ func drainPipeline(t *testing.T, s *system, root, dir, topic string, groups map[
 	for fn, v := range batches1 {
 		res.batches[fn] = [2]float64{v[0] - batches0[fn][0], v[1] - batches0[fn][1]}
 	}
+	profiles.wait() // before the runner stops, or its profile is cut off when the drain is short
 	runner.stop()
-	profiles.wait(t)
 	return res
 }
 
@@ -371,7 +371,7 @@ func (p *drainProfiler) env(name string) []string {
 }
 
 // collect starts taking a CPU profile of every process.
-func (p *drainProfiler) collect(t *testing.T) {
+func (p *drainProfiler) collect() {
 	if p == nil {
 		return
 	}
@@ -384,7 +384,7 @@ func (p *drainProfiler) collect(t *testing.T) {
 				res, err = http.Get(url)
 			}
 			if err != nil {
-				t.Errorf("profile of %s: %v", name, err)
+				p.t.Errorf("profile of %s: %v", name, err)
 				return
 			}
 			defer res.Body.Close()
@@ -396,19 +396,19 @@ func (p *drainProfiler) collect(t *testing.T) {
 				err = os.WriteFile(filepath.Join(p.dir, name+".pprof"), b, 0o644)
 			}
 			if err != nil {
-				t.Errorf("profile of %s: %v", name, err)
+				p.t.Errorf("profile of %s: %v", name, err)
 			}
 		})
 	}
 }
 
 // wait waits for the profiles and says where they are.
-func (p *drainProfiler) wait(t *testing.T) {
+func (p *drainProfiler) wait() {
 	if p == nil {
 		return
 	}
 	p.wg.Wait()
-	t.Logf("CPU profiles of the drain's first %d s: %s/{score,index,runner}.pprof", p.seconds, p.dir)
+	p.t.Logf("CPU profiles of the drain's first %d s: %s/{score,index,runner}.pprof", p.seconds, p.dir)
 }
 
 // waitDrained polls the runner's /metrics every 100 ms until two sources each have n events

@@ -30,7 +30,7 @@ const (
 type esWarmth struct {
 	rounds int
 	perDoc []float64 // Elasticsearch's CPU µs per document, by round
-	steady bool      // the last two rounds agreed within esWarmSteady
+	steady bool      // the last two pairs of rounds agreed within esWarmSteady
 }
 
 func (w esWarmth) String() string {

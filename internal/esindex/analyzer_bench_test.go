@@ -85,7 +85,7 @@ func BenchmarkAnalyzerCPU(b *testing.B) {
 
 // BenchmarkBulkSizeCPU measures Elasticsearch's own CPU per document against the size of the
 // bulks the index function sends (create, _id = key, the template's settings: a refresh every
-// second and a translog fsync per request), on a fresh index per size: after a warm-up of 5,000
+// [esindex.RefreshInterval] and a translog fsync per request), on a fresh index per size: after a warm-up of 5,000
 // documents, 30,000 documents in bulks of each size, one bulk at a time. The function's bulks
 // are as large as the events in flight let them be (the runner's 50 per consumer), so this is
 // what more partitions and consumers would buy. Run it on a quiet machine against a node

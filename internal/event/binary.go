@@ -68,10 +68,11 @@ func binaryAttributes(h http.Header, body []byte) (a attributes, ok bool) {
 	case a.id == "" || a.typ == "":
 		return a, false
 	}
-	var ok2 bool
-	if a.source, ok2 = sourceRef(source); !ok2 || strings.TrimSpace(a.source) == "" {
+	ref, parsed := sourceRef(source)
+	if !parsed || strings.TrimSpace(ref) == "" {
 		return a, false
 	}
+	a.source = ref
 	a.data = body
 	return a, true
 }
